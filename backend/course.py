@@ -1,0 +1,30 @@
+"""Publishing the course files into a bucket (instructors, real accounts)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .aws import Aws, Target
+from .config import COURSE_FILES
+from .errors import LabError
+from .lab import Progress, no_progress
+from . import s3
+
+COURSE_TAGS = {"lab:course": "mlops-aws"}
+
+
+def publish_course(target: Target, bucket: str, course_dir: Path, on_progress: Progress = no_progress) -> dict[str, Any]:
+    """Create the course bucket if needed and upload the five course files; return what was uploaded."""
+    missing = [n for n in COURSE_FILES if not (course_dir / n).exists()]
+    if missing:
+        raise LabError(f"Course files missing in {course_dir}: {', '.join(missing)}. "
+                       "Run `python -m backend course build` first.", "MissingArtifacts")
+    aws = Aws(target)
+    result = s3.ensure_bucket(aws, bucket, tags=COURSE_TAGS, block_public_access=True)
+    on_progress(("Created" if result.created else "Using") + f" bucket {bucket} ({result.region})")
+    files = []
+    for name in COURSE_FILES:
+        up = s3.upload_file(aws, bucket, name, course_dir / name)
+        on_progress(f"{'uploaded' if up.created else 'unchanged'}: {name} ({up.size:,} bytes)")
+        files.append({"key": name, "size": up.size, "uploaded": up.created})
+    return {"bucket": bucket, "region": result.region, "files": files}

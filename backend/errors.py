@@ -1,0 +1,113 @@
+"""One table from AWS error codes to sentences a student can act on, and the boundary translator.
+
+Backend functions catch ClientError only to turn "not found" into None/False or a known code into
+AwsError; everything else goes up. The CLI and the pages call `explain()` once, at the boundary.
+"""
+from __future__ import annotations
+
+import logging
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    TokenRetrievalError,
+)
+
+log = logging.getLogger(__name__)
+
+# Codes that mean "it is not there": callers turn them into None/False.
+NOT_FOUND_CODES = frozenset({
+    "404", "NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity", "ResourceNotFoundException",
+    "NoSuchTagSet", "NoSuchPublicAccessBlockConfiguration", "InvalidKeyPair.NotFound",
+    "InvalidGroup.NotFound", "InvalidInstanceID.NotFound", "ValidationException.NotFound",
+    "RepositoryNotFoundException", "ImageNotFoundException", "ParameterNotFound",
+})
+
+# Error code -> what it means for the student and what to do.
+MESSAGES: dict[str, str] = {
+    "AccessDenied": "Access denied: these credentials may not do this. In an AWS Academy learner lab some "
+                    "actions are not allowed; otherwise ask your instructor for the permission.",
+    "AccessDeniedException": "Access denied: these credentials may not do this.",
+    "UnauthorizedOperation": "Access denied: these credentials may not do this on EC2.",
+    "InvalidClientTokenId": "The access key is not valid: run `aws configure` again with a current key.",
+    "SignatureDoesNotMatch": "The secret access key does not match the access key: run `aws configure` again.",
+    "ExpiredToken": "The session token has expired: copy fresh credentials from your lab (learner labs last 4 hours).",
+    "ExpiredTokenException": "The session token has expired: copy fresh credentials from your lab.",
+    "InvalidAccessKeyId": "The access key is not valid: run `aws configure` again with a current key.",
+    "BucketAlreadyExists": "That bucket name is taken by another AWS account (bucket names are global): "
+                           "choose another service name.",
+    "InvalidBucketName": "That is not a valid bucket name: lowercase letters, digits and hyphens, 3–63 characters.",
+    "IllegalLocationConstraintException": "The bucket exists in another region than the one you are using.",
+    "TooManyBuckets": "The account has reached its bucket limit: delete buckets you no longer need.",
+    "Throttling": "AWS is throttling requests: wait a few seconds and try again.",
+    "ThrottlingException": "AWS is throttling requests: wait a few seconds and try again.",
+}
+
+
+class LabError(Exception):
+    """An error the user can act on: `message` is the sentence to show, `code` its short name."""
+
+    def __init__(self, message: str, code: str = "LabError") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class AwsError(LabError):
+    """An AWS error translated through MESSAGES."""
+
+
+class SandboxNotRunning(LabError):
+    """The sandbox endpoint does not answer."""
+
+
+def error_code(err: ClientError) -> str:
+    """Return the AWS error code of a ClientError ('' if absent)."""
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(err: ClientError) -> bool:
+    """Return True if the error only says the resource does not exist."""
+    return error_code(err) in NOT_FOUND_CODES
+
+
+def aws_error(err: ClientError) -> AwsError:
+    """Return the AwsError for a ClientError, with the table's sentence or AWS's own message."""
+    code = error_code(err)
+    aws_message = err.response.get("Error", {}).get("Message") or str(err)
+    op = getattr(err, "operation_name", "") or ""
+    sentence = MESSAGES.get(code)
+    text = f"{sentence} ({op}: {code})" if sentence else f"{op} failed: {code}: {aws_message}"
+    return AwsError(text, code)
+
+
+def explain(exc: BaseException, endpoint_url: str | None = None) -> LabError:
+    """Return a LabError for anything boto3 or the backend raised, for the CLI or a page to show."""
+    if isinstance(exc, LabError):
+        return exc
+    if isinstance(exc, ClientError):
+        return aws_error(exc)
+    if isinstance(exc, EndpointConnectionError):
+        if endpoint_url:
+            return SandboxNotRunning(
+                f"The sandbox at {endpoint_url} is not running: start it with `make run` "
+                f"or `python -m backend sandbox`.", "SandboxNotRunning")
+        return LabError(f"Cannot reach AWS ({exc}): check your network connection.", "EndpointConnectionError")
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return LabError("No AWS credentials found: run `aws configure`, choose a profile that has them, "
+                        "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.", "NoCredentials")
+    if isinstance(exc, ProfileNotFound):
+        return LabError(f"{exc}: list your profiles with `aws configure list-profiles`.", "ProfileNotFound")
+    if isinstance(exc, TokenRetrievalError):
+        return LabError(f"Your SSO session has expired: run `aws sso login` ({exc}).", "TokenRetrievalError")
+    if isinstance(exc, NoRegionError):
+        return LabError("No region set: choose one on the Setup page or with --region.", "NoRegion")
+    if isinstance(exc, BotoCoreError):
+        return LabError(str(exc), type(exc).__name__)
+    log.exception("unexpected error")
+    return LabError(f"Unexpected error: {type(exc).__name__}: {exc}", type(exc).__name__)

@@ -1,0 +1,110 @@
+"""The lab's naming rules: service name validation and every resource name derived from it."""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+SVC_RULE = "3–40 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+_SVC_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
+
+TAG_COURSE = ("lab:course", "mlops-aws")
+TAG_STUDENT = "lab:student"
+TAG_EXERCISE = "lab:exercise"
+
+
+class InvalidServiceName(ValueError):
+    """The service name breaks the lab's rule; the message states the rule."""
+
+
+def validate_svc(svc: str) -> str:
+    """Return the service name if it follows the rule, else raise InvalidServiceName saying why."""
+    if not isinstance(svc, str) or not _SVC_RE.match(svc) or "--" in svc:
+        raise InvalidServiceName(f"Invalid service name {svc!r}: use {SVC_RULE} (no double hyphen).")
+    return svc
+
+
+def propose_svc(prefix: str = "student") -> str:
+    """Return a fresh service name with a short random suffix (bucket names are global on AWS)."""
+    prefix = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:30] or "student"
+    return validate_svc(f"{prefix}-{secrets.token_hex(3)}")
+
+
+def lab_tags(svc: str, exercise: int) -> dict[str, str]:
+    """Return the tags every lab resource carries: how instructors find it and teardown knows it."""
+    return {TAG_COURSE[0]: TAG_COURSE[1], TAG_STUDENT: svc, TAG_EXERCISE: str(exercise)}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Return tags in the [{'Key':…, 'Value':…}] shape most AWS APIs take."""
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+@dataclass(frozen=True)
+class LabNames:
+    """Every resource name of the lab for one student, derived in one place (LAB.md)."""
+
+    svc: str
+
+    def __post_init__(self) -> None:
+        validate_svc(self.svc)
+
+    # exercise 2
+    @property
+    def data_bucket(self) -> str:
+        return f"data-{self.svc}"
+
+    # exercise 3
+    @property
+    def model_bucket(self) -> str:
+        return f"model-{self.svc}"
+
+    @property
+    def input_bucket(self) -> str:
+        return f"input-{self.svc}"
+
+    @property
+    def output_bucket(self) -> str:
+        return f"output-{self.svc}"
+
+    @property
+    def lambda_policy(self) -> str:
+        return f"batch-lambda-{self.svc}-policy"
+
+    @property
+    def lambda_role(self) -> str:
+        return f"batch-lambda-{self.svc}-role"
+
+    @property
+    def lambda_function(self) -> str:
+        return f"batch-lambda-{self.svc}"
+
+    @property
+    def lambda_layer(self) -> str:
+        return f"batch-runtime-{self.svc}"
+
+    @property
+    def lambda_log_group(self) -> str:
+        return f"/aws/lambda/{self.lambda_function}"
+
+    # exercise 4
+    @property
+    def key_pair(self) -> str:
+        return f"ec2-{self.svc}-key"
+
+    @property
+    def security_group(self) -> str:
+        return f"ec2-{self.svc}-sg"
+
+    @property
+    def instance_name(self) -> str:
+        return f"ec2-{self.svc}"
+
+    # exercise 5
+    @property
+    def endpoint(self) -> str:
+        return f"income-prediction-{self.svc}"
+
+    @property
+    def sagemaker_role(self) -> str:
+        return f"sagemaker-{self.svc}-role"

@@ -1,0 +1,49 @@
+"""Start the sandbox as a background process for the dashboard (when `make run` did not)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from .config import PROJECT_ROOT
+from .errors import LabError
+from .lab import Progress, no_progress
+from .sandbox import sandbox_is_running
+
+LOG_FILE = PROJECT_ROOT / "build" / "sandbox.log"
+
+
+def start_sandbox_process(url: str, on_progress: Progress = no_progress, timeout: float = 600.0,
+                          sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Start `python -m backend sandbox` for url unless it already answers; return True if it started one.
+
+    The first start may build the course artifacts (a minute or two), so the budget is generous.
+    """
+    if sandbox_is_running(url):
+        return False
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost"):
+        raise LabError(f"Only a local sandbox can be started from here, not {url}.", "NotLocal")
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOG_FILE, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "backend", "sandbox", "--port", str(parsed.port or 4566)],
+                                cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    on_progress(f"Starting the sandbox (log: {LOG_FILE})…")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"The sandbox stopped at start (exit {proc.returncode}); see {LOG_FILE}.", "SandboxFailed")
+        if sandbox_is_running(url):
+            on_progress(f"Sandbox ready at {url}.")
+            return True
+        sleep(0.5)
+    raise LabError(f"The sandbox did not answer within {timeout:.0f} s; see {LOG_FILE}.", "SandboxTimeout")
+
+
+def read_log_tail(lines: int = 20) -> str:
+    """Return the last lines of the sandbox log (for showing why a start failed)."""
+    path = Path(LOG_FILE)
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

@@ -1,0 +1,224 @@
+"""Widgets every page shares: the lab context, step runner, progress checks and the S3 browser.
+
+Pages stay thin: they call these with backend objects; no AWS logic lives here.
+"""
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from backend import s3
+from backend.aws import Aws, Target
+from backend.errors import LabError, explain
+from backend.identity import Identity, whoami
+from backend.lab import Exercise, LabContext, Step, run_checks
+from backend.settings import LabSettings, load_settings
+
+
+@st.cache_resource
+def aws_for(target: Target) -> Aws:
+    """One boto3 facade per target for the whole server (its clients are thread-safe)."""
+    return Aws(target)
+
+
+def settings() -> LabSettings:
+    """Return this browser session's settings, loaded once from the student's settings file."""
+    if "lab_settings" not in st.session_state:
+        st.session_state["lab_settings"] = load_settings()
+    return st.session_state["lab_settings"]
+
+
+def lab_context() -> LabContext:
+    """Return the LabContext of the current settings."""
+    current = settings()
+    return LabContext(aws_for(current.target()), current.svc)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _identity(target: Target) -> Identity:
+    return whoami(aws_for(target))
+
+
+def identity_or_error(target: Target) -> tuple[Identity | None, LabError | None]:
+    """Return (identity, None) if the target answers, else (None, the error to show)."""
+    try:
+        return _identity(target), None
+    except Exception as exc:  # shown to the user, never a traceback
+        return None, explain(exc, target.endpoint_url)
+
+
+def require_connection() -> LabContext:
+    """Return the lab context, or explain what is wrong and stop the page."""
+    ctx = lab_context()
+    _, error = identity_or_error(ctx.aws.target)
+    if error is not None:
+        st.error(error.message)
+        page_link("pages/setup.py", "Open Setup", ":material/settings:")
+        st.stop()
+    return ctx
+
+
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """A link to another page; as plain text when the page runs outside the navigation (page tests)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.markdown(f"→ {label} (in the menu)")
+
+
+def show_error(exc: BaseException, ctx: LabContext | None = None) -> None:
+    """Show any exception as the sentence the backend maps it to."""
+    endpoint = ctx.aws.target.endpoint_url if ctx else None
+    st.error(explain(exc, endpoint).message)
+
+
+def run_with_status(label: str, action: Callable[[Callable[[str], None]], object], ctx: LabContext | None = None):
+    """Run action(on_progress) inside an st.status box; return its result, or None after showing the error."""
+    with st.status(label, expanded=False) as status:
+        try:
+            result = action(status.write)
+        except Exception as exc:
+            status.update(label=f"{label} — failed", state="error", expanded=True)
+            show_error(exc, ctx)
+            return None
+        status.update(label=f"{label} — done", state="complete")
+    return result
+
+
+def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext) -> None:
+    """One step: explanation, the code the button runs (with the student's values), the button, the result."""
+    key = f"ex{exercise.number}_{step.id}"
+    st.subheader(f"Step {index} · {step.title}")
+    st.markdown(step.explain)
+    with st.expander("What this button runs", expanded=False):
+        st.code(step.code(ctx), language="python")
+    if st.button(step.title, key=f"{key}_run", type="primary"):
+        result = run_with_status(step.title, lambda _: step.run(ctx), ctx)
+        st.session_state[f"{key}_result"] = result
+    result = st.session_state.get(f"{key}_result")
+    if result is not None:
+        (st.success if result.changed else st.info)(result.summary, icon=":material/check_circle:")
+        if result.details:
+            with st.expander("Details", expanded=False):
+                st.json(result.details)
+
+
+def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
+    """'Check my progress': run the exercise's checks against real state and show pass/fail with hints."""
+    key = f"ex{exercise.number}_checks"
+    st.subheader("Check my progress")
+    st.caption("The checks read your account as it is now: they pass however you did the work.")
+    if st.button("Check my progress", key=f"{key}_run"):
+        try:
+            st.session_state[key] = run_checks(ctx, exercise)
+        except Exception as exc:
+            show_error(exc, ctx)
+            st.session_state.pop(key, None)
+    results = st.session_state.get(key)
+    if not results:
+        return
+    passed = sum(r.passed for r in results)
+    st.progress(passed / len(results), text=f"{passed} of {len(results)} checks pass")
+    for r in results:
+        if r.passed:
+            st.success(f"**{r.title}** — {r.observed}", icon=":material/check:")
+        else:
+            st.error(f"**{r.title}** — {r.observed}" + (f"\n\nHint: {r.hint}" if r.hint else ""),
+                     icon=":material/close:")
+
+
+def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
+    """A guarded button that removes what the exercise created."""
+    if exercise.teardown is None:
+        return
+    with st.expander("Clean up this exercise", expanded=False):
+        st.write("Removes every resource of this exercise for your service name. Your local downloads stay.")
+        confirm = st.checkbox("Yes, delete them", key=f"ex{exercise.number}_teardown_confirm")
+        if st.button("Delete", key=f"ex{exercise.number}_teardown_run", disabled=not confirm):
+            results = run_with_status("Cleaning up", lambda progress: exercise.teardown(ctx, progress), ctx)
+            if results is not None:
+                for r in results:
+                    st.write(r.summary)
+                for step in exercise.steps:
+                    st.session_state.pop(f"ex{exercise.number}_{step.id}_result", None)
+
+
+def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None) -> None:
+    """The standard exercise page: intro, every step, extra content, checks, cleanup."""
+    st.title(f"Exercise {exercise.number} · {exercise.title}")
+    ctx = require_connection()
+    st.caption(f"Service name **{ctx.svc}** · {ctx.aws.target.describe()}")
+    st.markdown(exercise.intro)
+    for index, step in enumerate(exercise.steps, 1):
+        st.divider()
+        step_panel(exercise, index, step, ctx)
+    if extra is not None:
+        st.divider()
+        extra(ctx)
+    st.divider()
+    checks_panel(exercise, ctx)
+    teardown_panel(exercise, ctx)
+
+
+PREVIEW_BYTES = 256 * 1024
+
+
+def s3_browser(ctx: LabContext, key: str, buckets: list[str] | None = None) -> None:
+    """Browse buckets and objects (size, date), preview a CSV, download an object."""
+    try:
+        names = buckets if buckets is not None else [b.name for b in s3.list_buckets(ctx.aws)]
+    except Exception as exc:
+        show_error(exc, ctx)
+        return
+    if not names:
+        st.info("No buckets yet.")
+        return
+    bucket = st.selectbox("Bucket", names, key=f"{key}_bucket")
+    try:
+        objects = s3.list_objects(ctx.aws, bucket) if s3.bucket_exists(ctx.aws, bucket) else None
+    except Exception as exc:
+        show_error(exc, ctx)
+        return
+    if objects is None:
+        st.info(f"Bucket {bucket} does not exist yet.")
+        return
+    if not objects:
+        st.info(f"Bucket {bucket} is empty.")
+        return
+    table = pd.DataFrame({"key": [o.key for o in objects], "size (bytes)": [o.size for o in objects],
+                          "last modified": [o.last_modified for o in objects]})
+    st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_objects")
+    chosen = st.selectbox("Object", [o.key for o in objects], key=f"{key}_object")
+    size = next(o.size for o in objects if o.key == chosen)
+    try:
+        head = s3.read_object(ctx.aws, bucket, chosen, max_bytes=min(size, PREVIEW_BYTES)) if size else b""
+    except Exception as exc:
+        show_error(exc, ctx)
+        return
+    if chosen.lower().endswith(".csv"):
+        _csv_preview(head, truncated=size > PREVIEW_BYTES)
+    if size <= 50 * 1024 * 1024:
+        if st.button("Prepare download", key=f"{key}_prepare"):
+            st.session_state[f"{key}_data"] = (chosen, s3.read_object(ctx.aws, bucket, chosen))
+        prepared = st.session_state.get(f"{key}_data")
+        if prepared and prepared[0] == chosen:
+            st.download_button(f"Download {chosen}", prepared[1], file_name=chosen.rsplit("/", 1)[-1],
+                               key=f"{key}_download")
+
+
+def _csv_preview(head: bytes, truncated: bool) -> None:
+    text = head.decode("utf-8", errors="replace")
+    if truncated:  # drop the partial last line of a range read
+        text = text.rsplit("\n", 1)[0]
+    try:
+        frame = pd.read_csv(io.StringIO(text), nrows=200, dtype=str, keep_default_na=False)
+    except Exception as exc:  # a broken CSV is worth showing as such
+        st.warning(f"Not readable as CSV: {exc}")
+        return
+    st.caption(f"Preview: first {len(frame)} rows" + (" (file truncated for preview)" if truncated else ""))
+    st.dataframe(frame, hide_index=True, width="stretch")

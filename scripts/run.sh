@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start the sandbox (unless one already answers) and the dashboard; Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SANDBOX_PORT="${SANDBOX_PORT:-4566}"
+DASHBOARD_PORT="${DASHBOARD_PORT:-8501}"
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${SANDBOX_PORT}}"
+PY=.venv/bin/python
+mkdir -p build
+
+running() { "$PY" -c "import sys; from backend.sandbox import sandbox_is_running as up; sys.exit(0 if up('$AWS_ENDPOINT_URL') else 1)"; }
+
+if running; then
+  echo "Sandbox already running at $AWS_ENDPOINT_URL"
+else
+  "$PY" -m backend sandbox --port "$SANDBOX_PORT" >build/sandbox.log 2>&1 &
+  sandbox_pid=$!
+  trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT INT TERM
+  for _ in $(seq 1 120); do
+    running && break
+    kill -0 "$sandbox_pid" 2>/dev/null || { echo "The sandbox failed to start:"; tail -20 build/sandbox.log; exit 1; }
+    sleep 0.5
+  done
+  running || { echo "The sandbox did not answer in 60 s; see build/sandbox.log"; exit 1; }
+  echo "Sandbox ready at $AWS_ENDPOINT_URL (log: build/sandbox.log)"
+fi
+
+echo "Dashboard: http://localhost:${DASHBOARD_PORT}"
+.venv/bin/streamlit run dashboard.py --server.port "$DASHBOARD_PORT" --server.address 127.0.0.1

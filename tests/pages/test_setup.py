@@ -1,0 +1,34 @@
+from backend.settings import load_settings
+
+
+def test_setup_shows_the_connection_to_the_sandbox(sandbox_settings, page_app, texts):
+    at = page_app("pages/setup.py")
+    assert "Connected to sandbox" in texts(at)
+    assert at.text_input(key="setup_svc").value == sandbox_settings.svc
+
+
+def test_invalid_service_name_states_the_rule(sandbox_settings, page_app):
+    at = page_app("pages/setup.py")
+    at.text_input(key="setup_svc").set_value("Bad_Name")
+    at.button(key="setup_save").click().run()
+    assert not at.exception
+    assert any("lowercase letters, digits and hyphens" in e.value for e in at.error)
+    assert load_settings().svc == sandbox_settings.svc  # nothing saved
+
+
+def test_saving_a_valid_name_persists_it(sandbox_settings, page_app):
+    at = page_app("pages/setup.py")
+    at.text_input(key="setup_svc").set_value("mario-rossi-7")
+    at.button(key="setup_save").click().run()
+    assert not at.exception
+    assert load_settings().svc == "mario-rossi-7"
+    assert any("Saved" in s.value for s in at.success)
+
+
+def test_a_stopped_sandbox_is_explained_with_a_start_button(monkeypatch, page_app):
+    from backend.settings import LabSettings, save_settings
+
+    save_settings(LabSettings(kind="sandbox", endpoint_url="http://127.0.0.1:9", svc="anna-123"))
+    at = page_app("pages/setup.py")
+    assert any("not running" in e.value for e in at.error)
+    assert at.button(key="setup_start_sandbox") is not None
