@@ -27,10 +27,15 @@ class LabContext:
 
     aws: Aws
     svc: str
+    # Per-student choices steps read, e.g. {"use_lab_role": True, "include_input": True}.
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def create(cls, target: Target, svc: str) -> "LabContext":
-        return cls(Aws(target), LabNames(svc).svc)
+    def create(cls, target: Target, svc: str, **options: Any) -> "LabContext":
+        return cls(Aws(target), LabNames(svc).svc, dict(options))
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
 
     @property
     def names(self) -> LabNames:
@@ -82,7 +87,7 @@ class Step:
     id: str
     title: str
     explain: str
-    run: Callable[[LabContext], StepResult]
+    run: Callable[[LabContext, Progress], StepResult]  # (ctx, on_progress)
     code: Callable[[LabContext], str]
 
 
@@ -118,7 +123,7 @@ def apply(ctx: LabContext, steps: tuple[Step, ...] | list[Step], on_progress: Pr
     results = []
     for i, step in enumerate(steps, 1):
         on_progress(f"[{i}/{len(steps)}] {step.title}…")
-        result = step.run(ctx)
+        result = step.run(ctx, on_progress)
         on_progress(f"[{i}/{len(steps)}] {result.summary}")
         results.append(result)
     return results

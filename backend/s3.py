@@ -263,3 +263,42 @@ def delete_bucket(aws: Aws, bucket: str) -> bool:
         raise
     aws.client("s3").get_waiter("bucket_not_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     return True
+
+
+def get_notification_configuration(aws: Aws, bucket: str) -> dict[str, Any]:
+    """Return a bucket's notification configuration without response metadata ({} if none)."""
+    config = aws.client("s3").get_bucket_notification_configuration(Bucket=bucket)
+    return {k: v for k, v in config.items() if k != "ResponseMetadata" and v}
+
+
+def ensure_lambda_notification(aws: Aws, bucket: str, function_arn: str, config_id: str,
+                               events: tuple[str, ...] = ("s3:ObjectCreated:*",)) -> bool:
+    """Add (or fix) one Lambda notification on a bucket, keeping every other notification; True if changed."""
+    config = get_notification_configuration(aws, bucket)
+    lambdas = config.get("LambdaFunctionConfigurations", [])
+    wanted = {"Id": config_id, "LambdaFunctionArn": function_arn, "Events": list(events)}
+    for existing in lambdas:
+        if existing.get("LambdaFunctionArn") == function_arn and set(events) <= set(existing.get("Events", [])):
+            return False
+    config["LambdaFunctionConfigurations"] = [c for c in lambdas if c.get("Id") != config_id] + [wanted]
+    aws.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    return True
+
+
+def remove_lambda_notification(aws: Aws, bucket: str, function_arn: str) -> bool:
+    """Remove the notifications of one function from a bucket, keeping the others; True if any was removed."""
+    try:
+        config = get_notification_configuration(aws, bucket)
+    except ClientError as err:
+        if is_not_found(err):
+            return False
+        raise
+    lambdas = config.get("LambdaFunctionConfigurations", [])
+    kept = [c for c in lambdas if c.get("LambdaFunctionArn") != function_arn]
+    if len(kept) == len(lambdas):
+        return False
+    config["LambdaFunctionConfigurations"] = kept
+    if not kept:
+        del config["LambdaFunctionConfigurations"]
+    aws.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    return True

@@ -98,7 +98,7 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext) -> N
     with st.expander("What this button runs", expanded=False):
         st.code(step.code(ctx), language="python")
     if st.button(step.title, key=f"{key}_run", type="primary"):
-        result = run_with_status(step.title, lambda _: step.run(ctx), ctx)
+        result = run_with_status(step.title, lambda progress: step.run(ctx, progress), ctx)
         st.session_state[f"{key}_result"] = result
     result = st.session_state.get(f"{key}_result")
     if result is not None:

@@ -48,7 +48,7 @@ def test_upload_before_download_says_what_to_do_first(ctx):
     from backend.errors import LabError
 
     with pytest.raises(LabError, match="run the download step first"):
-        get_exercise(2).step("upload").run(ctx)
+        get_exercise(2).step("upload").run(ctx, print)
 
 
 def test_check_hints_catch_the_handout_typo(ctx):

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ..lab import Exercise
-from . import ex1_credentials, ex2_s3
+from . import ex1_credentials, ex2_s3, ex3_lambda
 
-EXERCISES: dict[int, Exercise] = {ex.number: ex for ex in (ex1_credentials.EXERCISE, ex2_s3.EXERCISE)}
+EXERCISES: dict[int, Exercise] = {ex.number: ex for ex in (ex1_credentials.EXERCISE, ex2_s3.EXERCISE, ex3_lambda.EXERCISE)}
 
 
 def get_exercise(number: int) -> Exercise:

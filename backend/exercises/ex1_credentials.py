@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..identity import whoami
-from ..lab import Check, CheckResult, Exercise, LabContext, Step, StepResult
+from ..lab import Check, CheckResult, Exercise, LabContext, Progress, Step, StepResult, no_progress
 
 INTRO = """\
 Every call to AWS is signed with credentials. Configure them once with `aws configure` (access key,
@@ -11,7 +11,7 @@ the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKE
 Then prove they work by asking AWS who you are."""
 
 
-def _verify(ctx: LabContext) -> StepResult:
+def _verify(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     ident = whoami(ctx.aws)
     who = ident.user_name or ident.arn
     note = f" ({ident.get_user_error})" if ident.get_user_error else ""

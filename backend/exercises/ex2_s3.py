@@ -21,7 +21,7 @@ def course_dir(ctx: LabContext):
     return ctx.workdir / "course"
 
 
-def _region(ctx: LabContext) -> StepResult:
+def _region(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     return StepResult("region", False, f"This session works in region {ctx.region}.", {"region": ctx.region})
 
 
@@ -34,7 +34,7 @@ print(session.region_name)   # -> {ctx.region!r} (from `aws configure`, AWS_REGI
 """
 
 
-def _download(ctx: LabContext) -> StepResult:
+def _download(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     dest = course_dir(ctx)
     fetched = [name for name in COURSE_FILES if s3.download_file(ctx.aws, COURSE_BUCKET, name, dest / name)]
     summary = (f"Downloaded {', '.join(fetched)} to {dest}." if fetched
@@ -55,7 +55,7 @@ s3 = boto3.client("s3", region_name={ctx.region!r})
 """
 
 
-def _bucket(ctx: LabContext) -> StepResult:
+def _bucket(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     bucket = ctx.names.data_bucket
     result = s3.ensure_bucket(ctx.aws, bucket, tags=lab_tags(ctx.svc, 2))
     if result.created:
@@ -85,7 +85,7 @@ s3.put_bucket_tagging(Bucket={ctx.names.data_bucket!r}, Tagging={{"TagSet": {tag
 """
 
 
-def _upload(ctx: LabContext) -> StepResult:
+def _upload(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     local = course_dir(ctx) / UPLOAD_KEY
     if not local.exists():
         raise LabError(f"{local} is not there yet: run the download step first.", "MissingDownload")

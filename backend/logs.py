@@ -1,0 +1,95 @@
+"""CloudWatch Logs: a function's recent log lines, grouped into invocations (newest first)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from botocore.exceptions import ClientError
+
+from .aws import Aws
+from .errors import is_not_found
+
+_START = re.compile(r"^START RequestId: (\S+)")
+_REPORT = re.compile(r"^REPORT RequestId: (\S+).*?Duration: ([\d.]+) ms.*?Max Memory Used: (\d+) MB")
+_ERROR_WORDS = ("Traceback", "[ERROR]", "ERROR", "Task timed out", "Runtime exited", "AccessDenied", "errorMessage")
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: datetime
+    message: str
+    stream: str
+
+    @property
+    def is_error(self) -> bool:
+        return any(word in self.message for word in _ERROR_WORDS)
+
+
+@dataclass
+class Invocation:
+    """One run of a function as its log shows it: START … REPORT."""
+
+    request_id: str
+    started: datetime
+    events: list[LogEvent] = field(default_factory=list)
+    duration_ms: float | None = None
+    max_memory_mb: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(e.is_error for e in self.events)
+
+
+def recent_events(aws: Aws, group: str, since: datetime | None = None, limit: int = 1000) -> list[LogEvent]:
+    """Return up to `limit` newest events of a log group, oldest first ([] if the group does not exist)."""
+    kwargs = {"logGroupName": group}
+    if since is not None:
+        kwargs["startTime"] = int(since.timestamp() * 1000)
+    events: list[LogEvent] = []
+    try:
+        for page in aws.client("logs").get_paginator("filter_log_events").paginate(**kwargs):
+            for e in page.get("events", []):
+                events.append(LogEvent(datetime.fromtimestamp(e["timestamp"] / 1000, timezone.utc),
+                                       e["message"].rstrip("\n"), e.get("logStreamName", "")))
+    except ClientError as err:
+        if is_not_found(err):
+            return []
+        raise
+    events.sort(key=lambda e: e.timestamp)
+    return events[-limit:]
+
+
+def group_invocations(events: list[LogEvent]) -> list[Invocation]:
+    """Group events into invocations by RequestId (per stream), newest first; lines outside any go alone."""
+    open_by_stream: dict[str, Invocation] = {}
+    invocations: list[Invocation] = []
+    for event in events:
+        started = _START.match(event.message)
+        if started:
+            inv = Invocation(started.group(1), event.timestamp, [event])
+            open_by_stream[event.stream] = inv
+            invocations.append(inv)
+            continue
+        inv = open_by_stream.get(event.stream)
+        if inv is None:  # e.g. INIT lines before the first START
+            inv = Invocation("-", event.timestamp, [])
+            open_by_stream[event.stream] = inv
+            invocations.append(inv)
+        inv.events.append(event)
+        report = _REPORT.match(event.message)
+        if report:
+            inv.duration_ms, inv.max_memory_mb = float(report.group(2)), int(report.group(3))
+            open_by_stream.pop(event.stream, None)
+    return sorted(invocations, key=lambda i: i.started, reverse=True)
+
+
+def delete_log_group(aws: Aws, group: str) -> bool:
+    """Delete a log group; False if there was none."""
+    try:
+        aws.client("logs").delete_log_group(logGroupName=group)
+    except ClientError as err:
+        if is_not_found(err):
+            return False
+        raise
+    return True
