@@ -31,10 +31,15 @@ def settings() -> LabSettings:
     return st.session_state["lab_settings"]
 
 
+# Page options that steps read (widget key -> option name); see LabContext.options.
+STEP_OPTIONS = {"ex3_use_lab_role": "use_lab_role", "ex3_include_input": "include_input", "ex3_timestamp": "timestamp"}
+
+
 def lab_context() -> LabContext:
-    """Return the LabContext of the current settings."""
+    """Return the LabContext of the current settings and the options chosen on the pages."""
     current = settings()
-    return LabContext(aws_for(current.target()), current.svc)
+    options = {name: st.session_state[key] for key, name in STEP_OPTIONS.items() if key in st.session_state}
+    return LabContext(aws_for(current.target()), current.svc, options)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
