@@ -149,6 +149,36 @@ def cmd_lab_teardown(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace, out: Out) -> int:
+    from .local_model import records_from_csv
+    from .predict import predict
+
+    if args.record is not None:
+        try:
+            records = json.loads(args.record)
+        except json.JSONDecodeError as exc:
+            raise LabError(f"--record is not valid JSON: {exc}", "BadInput") from exc
+    else:
+        path = Path(args.csv)
+        if not path.exists():
+            raise LabError(f"{path}: no such file.", "BadInput")
+        records = records_from_csv(path.read_bytes(), path.name)
+    ctx = _ctx(args)
+    result = predict(ctx, args.target, records, on_progress=out.progress)
+    rows = [{"label": p.label, "probability": round(p.probability, 6)} for p in result.predictions]
+    positive = sum(p.label == ">50K" for p in result.predictions)
+    summary = (f"{args.target}: {len(rows)} prediction(s) in {result.seconds * 1000:.0f} ms"
+               + (f" ({result.detail})" if result.detail else "") + f"; {positive} predicted >50K.")
+    if not out.as_json:
+        for row in rows[:20]:
+            print(f"{row['label']:>6}  {row['probability']:.4f}")
+        if len(rows) > 20:
+            print(f"… {len(rows) - 20} more")
+    out.result({"target": args.target, "seconds": result.seconds, "detail": result.detail,
+                "predictions": rows}, summary)
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", type=int, nargs="?")
     p.add_argument("--svc", required=True)
     p.set_defaults(func=cmd_lab_teardown)
+    p = sub.add_parser("predict", parents=[common], help="score records on a deployment of the model")
+    p.add_argument("--target", choices=["local", "lambda", "ec2", "sagemaker"], default="local")
+    p.add_argument("--svc", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--record", help="a JSON object (or list) with the 12 features")
+    source.add_argument("--csv", help="a CSV file with the 12 feature columns")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -1,0 +1,141 @@
+"""The course model run locally with onnxruntime: the reference every deployment is compared with.
+
+Also turns user input (JSON records, CSV bytes) into validated records, with errors that say
+where (record or row, and field).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .artifacts import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, load_onnx_metadata, onnx_feeds
+from .config import COURSE_DIR
+from .errors import LabError
+from .prediction import Prediction
+
+MODEL_PATH = COURSE_DIR / "model.onnx"
+MAX_RECORDS = 100_000
+
+
+class BadInput(LabError):
+    """Input that cannot be scored: the message names the record/row and the field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "BadInput")
+
+
+def _number(value: Any, where: str, field: str) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None  # missing: the model fills it with the training median
+    if isinstance(value, bool):
+        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.") from None
+    if not number.is_integer():
+        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.")
+    return int(number)
+
+
+def validate_records(records: Any, source: str = "input") -> list[dict[str, Any]]:
+    """Return records with the 12 features checked and typed; raise BadInput naming the record and field."""
+    if isinstance(records, dict):
+        records = [records]
+    if not isinstance(records, list) or not records:
+        raise BadInput(f"{source}: expected a record (a JSON object) or a non-empty list of them.")
+    if len(records) > MAX_RECORDS:
+        raise BadInput(f"{source}: {len(records):,} records; at most {MAX_RECORDS:,} at a time.")
+    clean = []
+    for i, record in enumerate(records, 1):
+        where = f"{source} record {i}" if len(records) > 1 else source
+        if not isinstance(record, dict):
+            raise BadInput(f"{where}: expected a JSON object with the 12 features, got {type(record).__name__}.")
+        missing = [f for f in FEATURES if f not in record]
+        if missing:
+            raise BadInput(f"{where}: missing field(s) {', '.join(missing)}.")
+        row: dict[str, Any] = {}
+        for field in NUMERIC_FEATURES:
+            row[field] = _number(record[field], where, field)
+        for field in CATEGORICAL_FEATURES:
+            value = record[field]
+            if value is not None and not isinstance(value, str):
+                raise BadInput(f"{where}, field {field!r}: expected text, got {value!r}.")
+            row[field] = (value or "").strip()
+        clean.append({f: row[f] for f in FEATURES})
+    return clean
+
+
+def records_from_csv(data: bytes, name: str = "CSV") -> list[dict[str, Any]]:
+    """Return the records of a CSV with the 12 feature columns (others ignored); BadInput names file, row, column."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{name}: not UTF-8 text (byte {exc.start}).") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise BadInput(f"{name}: the file is empty.")
+    columns = [h.strip() for h in header]
+    missing = [f for f in FEATURES if f not in columns]
+    if missing:
+        raise BadInput(f"{name}, line 1 (header): missing column(s) {', '.join(missing)}.")
+    index = {f: columns.index(f) for f in FEATURES}
+    records = []
+    for line, row in enumerate(reader, 2):
+        if not row:
+            continue
+        if len(row) != len(columns):
+            raise BadInput(f"{name}, line {line}: {len(row)} fields, the header has {len(columns)}.")
+        record = {f: row[index[f]] for f in FEATURES}
+        records.extend(validate_records([record], f"{name}, line {line}"))
+    if not records:
+        raise BadInput(f"{name}: a header but no rows.")
+    return records
+
+
+class LocalModel:
+    """model.onnx in an onnxruntime session, loaded once and shared (run() is thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        if not Path(path).exists():
+            raise LabError(f"{path} is missing: run `python -m backend course build`.", "MissingModel")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.metadata = load_onnx_metadata(path)
+        self.version = self.metadata.get("model_version", "")
+
+    def predict(self, records: list[dict[str, Any]]) -> list[Prediction]:
+        """Return one Prediction per (validated) record."""
+        import pandas as pd
+
+        frame = pd.DataFrame(records, columns=list(FEATURES))
+        labels, probabilities = self.session.run(["label", "probabilities"],
+                                                 onnx_feeds(frame, self.metadata["numeric_fill"]))
+        return [Prediction(str(label), float(p[1])) for label, p in zip(labels.ravel(), probabilities)]
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> LocalModel:
+    return LocalModel(Path(path))
+
+
+def local_model(path: Path = MODEL_PATH) -> LocalModel:
+    """Return the shared LocalModel for a model file."""
+    with _lock:
+        return _load(str(path))
+
+
+def categories() -> dict[str, list[str]]:
+    """Return the known categories per categorical feature (from the model's metadata)."""
+    return local_model().metadata["categories"]

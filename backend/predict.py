@@ -1,0 +1,85 @@
+"""Send the same records to any deployment of the model and get comparable predictions back."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .artifacts import FEATURES
+from .errors import LabError
+from .lab import LabContext, Progress, no_progress
+from .local_model import local_model, validate_records
+from .prediction import Prediction
+
+TARGETS = ("local", "lambda", "ec2", "sagemaker")
+TARGET_TITLES = {"local": "Local model (onnxruntime)", "lambda": "Lambda (exercise 3)",
+                 "ec2": "EC2 API (exercise 4)", "sagemaker": "SageMaker endpoint (exercise 5)"}
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    target: str
+    predictions: list[Prediction]
+    seconds: float
+    detail: str = ""
+
+
+def records_to_csv(records: list[dict[str, Any]]) -> bytes:
+    """Return records as a CSV with the 12 feature columns (missing values as empty fields)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FEATURES)
+    for record in records:
+        writer.writerow(["" if record[f] is None else record[f] for f in FEATURES])
+    return buffer.getvalue().encode()
+
+
+def _local(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
+    model = local_model()
+    return model.predict(records), f"model {model.version}"
+
+
+def _lambda(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
+    from .exercises.ex3_lambda import run_batch
+
+    key = f"playground/records-{int(time.time() * 1000)}.csv"
+    result = run_batch(ctx, records_to_csv(records), key, on_progress)
+    where = f"s3://{result['bucket']}/{result['key']}"
+    if result["status"] != "ok":
+        raise LabError(f"The Lambda rejected the input ({where}): {result['body'][:300].decode(errors='replace')}",
+                       "FunctionFailed")
+    rows = list(csv.DictReader(io.StringIO(result["body"].decode())))
+    if len(rows) != len(records):
+        raise LabError(f"The Lambda returned {len(rows)} rows for {len(records)} records ({where}).", "RowMismatch")
+    return [Prediction(r["prediction"], float(r["probability"])) for r in rows], where
+
+
+def _ec2(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
+    from .exercises import ex4_ec2
+
+    return ex4_ec2.predict(ctx, records), ex4_ec2.instance_endpoint(ctx) or ""
+
+
+def _sagemaker(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
+    from .exercises import ex5_sagemaker
+
+    return ex5_sagemaker.predict(ctx, records), ctx.names.endpoint
+
+
+_DISPATCH: dict[str, Callable[[LabContext, list[dict[str, Any]], Progress], tuple[list[Prediction], str]]] = {
+    "local": _local, "lambda": _lambda, "ec2": _ec2, "sagemaker": _sagemaker}
+
+
+def predict(ctx: LabContext, target: str, records: Any, on_progress: Progress = no_progress) -> PredictResult:
+    """Validate records and score them on one target; return the predictions and the round-trip time."""
+    if target not in _DISPATCH:
+        raise LabError(f"Unknown target {target!r}: choose one of {', '.join(TARGETS)}.", "UnknownTarget")
+    clean = validate_records(records)
+    start = time.perf_counter()
+    try:
+        predictions, detail = _DISPATCH[target](ctx, clean, on_progress)
+    except ImportError as exc:
+        raise LabError(f"The {target} target is not available in this version ({exc}).", "NotAvailable") from exc
+    return PredictResult(target, predictions, time.perf_counter() - start, detail)
