@@ -36,3 +36,25 @@ def positive_share_by(frame: pd.DataFrame, feature: str, label_column: str = "pr
                  labels={"share": "share predicted >50K", "value": feature},
                  title=f"Share predicted >50K by {feature}")
     return fig
+
+
+def confusion_matrix_figure(truth: pd.Series, predicted: pd.Series) -> go.Figure:
+    """Heatmap of true vs predicted labels (counts)."""
+    labels = ["<=50K", ">50K"]
+    table = pd.crosstab(pd.Categorical(truth, labels), pd.Categorical(predicted, labels), dropna=False)
+    fig = px.imshow(table.values, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
+                    labels={"x": "predicted", "y": "true", "color": "rows"}, title="Confusion matrix")
+    return fig
+
+
+def roc_figure(truth: pd.Series, probability: pd.Series) -> go.Figure:
+    """ROC curve of P(>50K) against the true labels, with its AUC in the title."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    positive = truth.eq(POSITIVE).to_numpy()
+    fpr, tpr, _ = roc_curve(positive, probability.to_numpy())
+    auc = roc_auc_score(positive, probability.to_numpy())
+    fig = px.area(x=fpr, y=tpr, labels={"x": "false positive rate", "y": "true positive rate"},
+                  title=f"ROC curve (AUC {auc:.3f})", range_x=[0, 1], range_y=[0, 1])
+    fig.add_shape(type="line", line={"dash": "dash"}, x0=0, x1=1, y0=0, y1=1)
+    return fig

@@ -83,3 +83,60 @@ def predict(ctx: LabContext, target: str, records: Any, on_progress: Progress = 
     except ImportError as exc:
         raise LabError(f"The {target} target is not available in this version ({exc}).", "NotAvailable") from exc
     return PredictResult(target, predictions, time.perf_counter() - start, detail)
+
+
+@dataclass(frozen=True)
+class TargetState:
+    target: str
+    available: bool
+    reason: str  # what is there, or what to do to make it available
+
+
+def target_states(ctx: LabContext) -> list[TargetState]:
+    """Return which targets can answer now, and for the others which exercise deploys them."""
+    from . import lambda_
+    from .errors import explain
+
+    states = []
+    for target in TARGETS:
+        try:
+            states.append(_state(ctx, target, lambda_))
+        except Exception as exc:  # one broken target must not hide the others
+            states.append(TargetState(target, False, explain(exc, ctx.aws.target.endpoint_url).message))
+    return states
+
+
+def _state(ctx: LabContext, target: str, lambda_) -> TargetState:
+    if target == "local":
+        return TargetState(target, True, f"model {local_model().version}")
+    if target == "lambda":
+        config = lambda_.get_function(ctx.aws, ctx.names.lambda_function)
+        return (TargetState(target, True, ctx.names.lambda_function) if config
+                else TargetState(target, False, "Deploy it in exercise 3."))
+    try:
+        if target == "ec2":
+            from .exercises import ex4_ec2
+            url = ex4_ec2.instance_endpoint(ctx)
+            return (TargetState(target, True, url) if url
+                    else TargetState(target, False, "Deploy it in exercise 4."))
+        from .exercises import ex5_sagemaker
+        status = ex5_sagemaker.endpoint_status(ctx)
+        return (TargetState(target, True, ctx.names.endpoint) if status == "InService"
+                else TargetState(target, False, f"Endpoint {status or 'not deployed'}: deploy it in exercise 5."))
+    except ImportError:
+        return TargetState(target, False, "Not available in this version yet.")
+
+
+def compare(results: list[PredictResult], tolerance: float = 1e-4) -> list[int]:
+    """Return the indexes of records on which the targets disagree (label, or probability beyond tolerance)."""
+    if len(results) < 2:
+        return []
+    reference = results[0].predictions
+    mismatched = []
+    for i, ref in enumerate(reference):
+        for other in results[1:]:
+            p = other.predictions[i]
+            if p.label != ref.label or abs(p.probability - ref.probability) > tolerance:
+                mismatched.append(i)
+                break
+    return mismatched
