@@ -67,13 +67,13 @@ def require_connection() -> LabContext:
 
 
 def page_link(path: str, label: str, icon: str | None = None) -> None:
-    """A link to another page; as plain text when the page runs outside the navigation (page tests)."""
+    """A link to another page; nothing when that page is not in the navigation (not built, or a page test)."""
     from streamlit.errors import StreamlitPageNotFoundError
 
     try:
         st.page_link(path, label=label, icon=icon)
     except StreamlitPageNotFoundError:
-        st.markdown(f"→ {label} (in the menu)")
+        pass
 
 
 def show_error(exc: BaseException, ctx: LabContext | None = None) -> None:
