@@ -90,12 +90,37 @@ def browser():
         chromium.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_in_call = report.failed
+
+
+@pytest.fixture(scope="session")
+def warm_app(browser, app_env):
+    """Open the main page once: on a fresh server Streamlit shows a spurious "Page not found" modal to the
+    first session that deep-links into an st.navigation page (streamlit/streamlit#9992)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(app_env[0])
+    expect(first.get_by_role("heading", name="Setup", exact=True)).to_be_visible(timeout=60_000)
+    context.close()
+
+
 @pytest.fixture
-def page(browser, app_env):
+def page(browser, warm_app, request, tmp_path_factory):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
+    if getattr(request.node, "failed_in_call", False):  # what the user would have seen
+        shot = tmp_path_factory.mktemp("failures") / f"{request.node.name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot}")
     context.close()
 
 

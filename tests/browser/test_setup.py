@@ -9,7 +9,7 @@ def test_setup_connects_and_saves_a_name(page, base_url):
     page.goto(base_url)
     expect(page.get_by_role("heading", name="Setup", exact=True)).to_be_visible()
     expect(page.get_by_text("Connected to sandbox")).to_be_visible()
-    name = page.get_by_label("Service name")
+    name = page.get_by_role("textbox", name="Service name")
     name.fill("Bad_Name")
     name.press("Enter")
     page.get_by_role("button", name="Save settings").click()
