@@ -10,6 +10,9 @@ student = [
     st.Page("pages/ex1_credentials.py", title="1 · Credentials", icon=":material/key:", url_path="credentials"),
     st.Page("pages/ex2_s3.py", title="2 · S3 with boto3", icon=":material/database:", url_path="s3"),
     st.Page("pages/ex3_lambda.py", title="3 · Lambda batch", icon=":material/bolt:", url_path="lambda"),
+    st.Page("pages/ex4_ec2.py", title="4 · API on EC2", icon=":material/dns:", url_path="ec2"),
+    st.Page("pages/ex5_sagemaker.py", title="5 · SageMaker endpoint", icon=":material/rocket_launch:",
+            url_path="sagemaker"),
     st.Page("pages/playground.py", title="Prediction playground", icon=":material/science:", url_path="playground"),
     st.Page("pages/s3_browser.py", title="S3 browser", icon=":material/folder_open:", url_path="s3-browser"),
 ]

@@ -32,7 +32,10 @@ def settings() -> LabSettings:
 
 
 # Page options that steps read (widget key -> option name); see LabContext.options.
-STEP_OPTIONS = {"ex3_use_lab_role": "use_lab_role", "ex3_include_input": "include_input", "ex3_timestamp": "timestamp"}
+STEP_OPTIONS = {"ex3_use_lab_role": "use_lab_role", "ex3_include_input": "include_input", "ex3_timestamp": "timestamp",
+                "ex4_instance_type": "instance_type", "ex4_open_to_class": "open_to_class",
+                "ex4_recreate_key": "recreate_key",
+                "ex5_use_lab_role": "use_lab_role", "ex5_instance_type": "instance_type"}
 
 
 def lab_context() -> LabContext:

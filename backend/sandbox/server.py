@@ -273,9 +273,11 @@ class Sandbox:
 
 def default_compute() -> list[Compute]:
     """Return the compute a sandbox runs by default (Lambda; EC2 and SageMaker plug in here too)."""
+    from .ec2_compute import Ec2Compute
     from .lambda_runtime import LambdaCompute
+    from .sagemaker_compute import SageMakerCompute
 
-    return [LambdaCompute()]
+    return [LambdaCompute(), SageMakerCompute(), Ec2Compute()]
 
 
 def get_sandbox_info(url: str, timeout: float = 2.0) -> SandboxInfo | None:

@@ -1,0 +1,139 @@
+"""Exercise 4: the FastAPI /predict app in Docker on EC2."""
+import json
+
+import streamlit as st
+
+from backend.artifacts import FEATURES, NUMERIC_FEATURES, SAMPLE_RECORD
+from backend.exercises.ex4_ec2 import (
+    DEFAULT_INSTANCE_TYPE,
+    EXERCISE,
+    INSTANCE_TYPES,
+    call_predict,
+    feature_choices,
+    instance_console,
+    instance_endpoint,
+    lab_instance,
+    manual_commands,
+    price_note,
+    start_lab_instance,
+    stop_lab_instance,
+    terminate_lab_instance,
+)
+from pages import ui
+
+# Ranges the app accepts (its pydantic model); the form keeps inputs inside them.
+NUMERIC_RANGES = {"age": (17, 100), "capital_gain": (0, 99_999), "capital_loss": (0, 99_999), "hours_per_week": (1, 99)}
+
+
+def options() -> None:
+    with st.expander("Options", expanded=False):
+        st.selectbox("Instance type", INSTANCE_TYPES, index=INSTANCE_TYPES.index(DEFAULT_INSTANCE_TYPE),
+                     key="ex4_instance_type")
+        st.checkbox("Open port 8000 to everyone (for a class; SSH stays yours only)", key="ex4_open_to_class")
+        st.checkbox("Recreate the key pair (if its private key is lost)", key="ex4_recreate_key")
+
+
+def instance_panel(ctx) -> None:
+    st.subheader("Your instance")
+    try:
+        instance = lab_instance(ctx)
+    except Exception as exc:
+        ui.show_error(exc, ctx)
+        return
+    if instance is None:
+        st.info(f"No instance yet. {price_note(ctx)}")
+        return
+    state = instance["State"]["Name"]
+    st.write(f"`{instance['InstanceId']}` · {instance.get('InstanceType')} · **{state}**"
+             + (f" · public IP {instance['PublicIpAddress']}" if instance.get("PublicIpAddress") else ""))
+    left, middle, right = st.columns(3)
+    action = None
+    if left.button("Start", key="ex4_start", disabled=state != "stopped"):
+        action = ("Starting the instance", start_lab_instance)
+    if middle.button("Stop", key="ex4_stop", disabled=state != "running"):
+        action = ("Stopping the instance", stop_lab_instance)
+    if right.button("Terminate", key="ex4_terminate"):
+        action = ("Terminating the instance", terminate_lab_instance)
+    if action is not None:
+        result = ui.run_with_status(action[0], lambda progress: action[1](ctx, progress), ctx)
+        if result is not None:
+            st.info(result.summary)
+    with st.expander("Console output (the start-up script's log)", expanded=False):
+        if st.button("Refresh console output", key="ex4_console_refresh") or "ex4_console" in st.session_state:
+            try:
+                st.session_state["ex4_console"] = instance_console(ctx)
+            except Exception as exc:
+                ui.show_error(exc, ctx)
+        st.code(st.session_state.get("ex4_console") or "(no output yet)", language="text")
+
+
+def request_form(ctx) -> None:
+    st.subheader("Ask the API")
+    try:
+        endpoint = instance_endpoint(ctx)
+    except Exception as exc:
+        ui.show_error(exc, ctx)
+        return
+    if endpoint is None:
+        st.info("The API has no address yet: launch the instance (step 4) and wait for it (step 5).")
+        return
+    st.markdown(f"API at `{endpoint}` · [interactive documentation]({endpoint}/docs)")
+    choices = feature_choices(ctx)
+    record = {}
+    with st.form("ex4_form"):
+        columns = st.columns(3)
+        for i, feature in enumerate(FEATURES):
+            column = columns[i % 3]
+            if feature in NUMERIC_FEATURES:
+                low, high = NUMERIC_RANGES[feature]
+                record[feature] = column.number_input(feature, min_value=low, max_value=high,
+                                                      value=int(SAMPLE_RECORD[feature]), step=1, key=f"ex4_f_{feature}")
+            else:
+                options_ = choices[feature]
+                default = str(SAMPLE_RECORD[feature])
+                record[feature] = column.selectbox(feature, options_, index=options_.index(default),
+                                                   accept_new_options=True, key=f"ex4_f_{feature}")
+        sent = st.form_submit_button("Predict", type="primary")
+    if sent:
+        body = {f: (int(v) if f in NUMERIC_FEATURES else v) for f, v in record.items()}
+        try:
+            st.session_state["ex4_answer"] = (body, call_predict(ctx, body))
+        except Exception as exc:
+            st.session_state.pop("ex4_answer", None)
+            ui.show_error(exc, ctx)
+    answer = st.session_state.get("ex4_answer")
+    if answer:
+        body, call = answer
+        if call.status == 200:
+            st.success(f"**{call.body['label']}** — probability of >50K {call.body['probability']:.2f} "
+                       f"({call.latency_ms:.0f} ms)", icon=":material/task_alt:")
+        else:
+            st.error(f"HTTP {call.status} ({call.latency_ms:.0f} ms)", icon=":material/error:")
+        left, right = st.columns(2)
+        left.caption("Request")
+        left.code(json.dumps(body, indent=2), language="json")
+        right.caption("Response")
+        right.code(json.dumps(call.body, indent=2), language="json")
+
+
+def manual_path(ctx) -> None:
+    st.subheader("By hand, as the handout does it (corrected)")
+    st.caption("The same deployment over SSH: the key readable by you only, Ubuntu 24.04, Docker's restart "
+               "policy, and port 8000 open to your address only."
+               + (" The sandbox has no SSH: these commands are for a real AWS account." if ctx.aws.target.is_sandbox else ""))
+    try:
+        st.code(manual_commands(ctx), language="bash")
+    except Exception as exc:
+        ui.show_error(exc, ctx)
+
+
+def extra(ctx) -> None:
+    instance_panel(ctx)
+    st.divider()
+    request_form(ctx)
+    st.divider()
+    manual_path(ctx)
+
+
+options()
+ui.exercise_page(EXERCISE, extra=extra)

@@ -1,0 +1,52 @@
+"""Exercise 5 end to end against the sandbox process: deploy, InService, real predictions, ModelError, delete."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from backend.artifacts import SAMPLE_RECORD
+from backend.aws import Target
+from backend.config import COURSE_DIR
+from backend.exercises import ex5_sagemaker as ex5
+from backend.lab import LabContext, apply, run_checks
+from backend.local_model import LocalModel, records_from_csv
+from backend.names import propose_svc
+from backend.sandbox import get_sandbox_info
+
+
+@pytest.fixture
+def ctx(sandbox_process, monkeypatch, tmp_path):
+    if "sagemaker" not in get_sandbox_info(sandbox_process).compute:
+        pytest.skip("the sandbox runs no SageMaker compute (register SageMakerCompute in default_compute())")
+    monkeypatch.setenv("MLOPS_LAB_HOME", str(tmp_path))
+    return LabContext.create(Target.sandbox(endpoint_url=sandbox_process), propose_svc("int5"))
+
+
+def test_exercise_5_from_nothing_to_matching_predictions_and_back(ctx, cli):
+    results = apply(ctx, ex5.EXERCISE.steps)
+    assert "InService" in results[3].summary and "all agree with the local model" in results[4].summary
+    assert all(c.passed for c in run_checks(ctx, ex5.EXERCISE))
+
+    records = records_from_csv((COURSE_DIR / "adult_batch.csv").read_bytes())[:50]
+    remote = ex5.predict(ctx, records)
+    local = LocalModel(COURSE_DIR / "model.onnx").predict(records)
+    assert [p.label for p in remote] == [p.label for p in local]
+    assert max(abs(a.probability - b.probability) for a, b in zip(remote, local)) < 1e-4
+
+    with pytest.raises(ClientError) as caught:
+        ctx.aws.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=ctx.names.endpoint, ContentType="application/json",
+            Body=json.dumps({"dataframe_split": {"columns": ["age"], "data": [[39]]}}))
+    assert caught.value.response["Error"]["Code"] == "ModelError"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert caught.value.response["OriginalStatusCode"] == 400
+
+    answer = cli("predict", "--target", "sagemaker", "--svc", ctx.svc, "--record", json.dumps(SAMPLE_RECORD), "--json")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["predictions"][0]["label"] in (">50K", "<=50K")
+
+    ex5.teardown(ctx)
+    assert ex5.endpoint_status(ctx) is None
+    assert not run_checks(ctx, ex5.EXERCISE)[2].passed
