@@ -17,6 +17,7 @@ student = [
     st.Page("pages/s3_browser.py", title="S3 browser", icon=":material/folder_open:", url_path="s3-browser"),
 ]
 instructor = [
+    st.Page("pages/instructor_overview.py", title="Class overview", icon=":material/groups:", url_path="class"),
     st.Page("pages/course_files.py", title="Course files", icon=":material/inventory_2:", url_path="course-files"),
 ]
 page = st.navigation({"Student": student, "Instructor": instructor})

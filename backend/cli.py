@@ -179,6 +179,46 @@ def cmd_predict(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace, out: Out) -> int:
+    from . import monitor
+    from .aws import Aws
+
+    view = monitor.overview(monitor.collect(Aws(target_from_args(args))), stuck_after_min=args.stuck_after)
+    out.result(view.to_dict(), monitor.format_overview(view))
+    return 0
+
+
+def cmd_monitor_cleanup(args: argparse.Namespace, out: Out) -> int:
+    from . import monitor
+    from .aws import Aws
+
+    aws = Aws(target_from_args(args))
+    plan = monitor.cleanup_plan(aws, args.student)
+    if not args.yes:
+        out.result({"dry_run": True, "plan": plan},
+                   monitor.format_plan(plan) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
+        return 0
+    results = monitor.apply_cleanup(aws, plan, out.progress)
+    out.result({"dry_run": False, "results": results}, monitor.format_results(results))
+    if any(r.status == "failed" for r in results):
+        print("some resources could not be removed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
+    from . import monitor
+    from .aws import Aws
+
+    target = target_from_args(args)
+    if not target.is_sandbox:
+        raise LabError("seed-class fills the sandbox with a demo class; it never runs against a real account.",
+                       "NotSandbox")
+    students = monitor.seed_class(Aws(target), args.students, out.progress)
+    out.result({"students": students}, f"Seeded {len(students)} students ({students[0]} … {students[-1]}).")
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", type=int, nargs="?")
     p.add_argument("--svc", required=True)
     p.set_defaults(func=cmd_lab_teardown)
+    p = sub.add_parser("monitor", parents=[common], help="class overview (instructors)")
+    p.add_argument("--stuck-after", type=float, default=30.0, help="minutes without progress that count as stuck")
+    p.set_defaults(func=cmd_monitor)
+    monitor = p.add_subparsers(dest="monitor_command")
+    q = monitor.add_parser("cleanup", parents=[common], help="remove one student's tagged resources")
+    q.add_argument("--student", required=True)
+    q.add_argument("--yes", action="store_true", help="carry it out (default: dry run)")
+    q.set_defaults(func=cmd_monitor_cleanup)
+    q = monitor.add_parser("seed-class", parents=[common], help="fill the sandbox with a demo class")
+    q.add_argument("--students", type=int, default=30)
+    q.set_defaults(func=cmd_monitor_seed)
+
     p = sub.add_parser("predict", parents=[common], help="score records on a deployment of the model")
     p.add_argument("--target", choices=["local", "lambda", "ec2", "sagemaker"], default="local")
     p.add_argument("--svc", required=True)

@@ -9,10 +9,18 @@ from backend.aws import Aws, Target
 from backend.config import COURSE_BUCKET, COURSE_FILES
 
 
+def pytest_configure(config):
+    """One private data folder for the whole run (module-scoped fixtures and tests must agree on it),
+    so nothing lands in the user's real ~/.local/share/mlops-lab."""
+    import tempfile
+
+    os.environ["MLOPS_LAB_HOME"] = tempfile.mkdtemp(prefix="mlops-lab-test-home-")
+
+
 @pytest.fixture(autouse=True)
 def hermetic_aws(monkeypatch, tmp_path_factory):
-    """Fake credentials and region, no AWS config files, no endpoint override, a private data dir."""
-    home = tmp_path_factory.mktemp("labhome")
+    """Fake credentials and region, no AWS config files, no endpoint override."""
+    home = tmp_path_factory.mktemp("awshome")
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -20,7 +28,6 @@ def hermetic_aws(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
-    monkeypatch.setenv("MLOPS_LAB_HOME", str(home / "data"))
 
 
 @pytest.fixture

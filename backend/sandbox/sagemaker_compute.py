@@ -217,6 +217,8 @@ class SageMakerCompute:
 
         def create_endpoint(backend: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
             endpoint = original_create(backend, endpoint_name, endpoint_config_name, tags)
+            if any(t.get("Key") == "lab:seeded" and t.get("Value") == "true" for t in tags or []):
+                return endpoint  # a demo class (`monitor seed-class`): nothing to serve, stays as moto made it
             endpoint.endpoint_status = "Creating"
             compute._launch(backend, endpoint, endpoint_config_name, update=False)
             return endpoint
