@@ -18,9 +18,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def hermetic_aws(monkeypatch, tmp_path_factory):
-    """Fake credentials and region, no AWS config files, no endpoint override."""
+def hermetic_aws(monkeypatch, tmp_path_factory, request):
+    """Fake credentials and region, no AWS config files, no endpoint override, a fresh data folder per test.
+
+    Integration tests keep the run's data folder: their module-scoped deployments and the tests that
+    check them must see the same files (private keys, downloads), as one student would.
+    """
     home = tmp_path_factory.mktemp("awshome")
+    if "tests/integration/" not in str(request.node.path).replace("\\", "/"):
+        monkeypatch.setenv("MLOPS_LAB_HOME", str(home / "data"))
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -82,3 +88,9 @@ def sandbox_settings(live_sandbox, monkeypatch):
     settings = LabSettings(kind="sandbox", endpoint_url=live_sandbox.url, svc=propose_svc("tester"))
     save_settings(settings)
     return settings
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread until the
+    session ends, which would break later tests that call asyncio.run()."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid or item.nodeid.startswith("browser/"))

@@ -385,7 +385,8 @@ group = ec2.create_security_group(GroupName={ctx.names.security_group!r}, VpcId=
                                   Description="Income API of {ctx.svc}: SSH and {APP_PORT}")["GroupId"]
 # your address: {mine} ({where}); SSH is never open to 0.0.0.0/0
 ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
-    {rules}])
+    {rules}
+])
 """
 
 
@@ -542,11 +543,16 @@ def _predict(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult
 
 
 def _predict_code(ctx: LabContext) -> str:
+    try:
+        base = instance_endpoint(ctx) or f"http://<public-ip>:{APP_PORT}"
+    except Exception:  # the code panel must render even when AWS does not answer
+        base = f"http://<public-ip>:{APP_PORT}"
     return f"""\
 import requests
 
+base = {base!r}   # the instance's address (public IP, port {APP_PORT})
 record = {json.dumps(SAMPLE_RECORD, indent=4)}
-answer = requests.post(base + "/predict", json=record, timeout=5)   # base: the address of the previous step
+answer = requests.post(base + "/predict", json=record, timeout=5)
 print(answer.status_code, answer.json())   # {{"label": ..., "probability": ..., "model_version": ...}}
 """
 
