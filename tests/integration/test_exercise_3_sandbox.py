@@ -67,3 +67,18 @@ def test_teardown_leaves_nothing_tagged_for_the_student(sandbox_process):
                            aws_access_key_id="testing", aws_secret_access_key="testing")
     left = tagging.get_resources(TagFilters=[{"Key": "lab:student", "Values": [ctx.svc]}])["ResourceTagMappingList"]
     assert left == []
+
+
+def test_lambda_predictions_match_the_local_model_through_the_cli(deployed, cli):
+    """`predict --target lambda` and `--target local` give the same answers for input_batch.csv."""
+    from backend.config import COURSE_DIR
+
+    answers = {}
+    for target in ("local", "lambda"):
+        done = cli("predict", "--target", target, "--svc", deployed.svc, "--csv", str(COURSE_DIR / "input_batch.csv"),
+                   "--json")
+        assert done.returncode == 0, done.stderr
+        answers[target] = json.loads(done.stdout)["predictions"]
+    assert len(answers["local"]) == 1000
+    assert [p["label"] for p in answers["local"]] == [p["label"] for p in answers["lambda"]]
+    assert max(abs(a["probability"] - b["probability"]) for a, b in zip(answers["local"], answers["lambda"])) < 1e-5
