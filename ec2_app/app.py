@@ -115,20 +115,25 @@ def _utf8_text(value: str) -> str:
     return value
 
 
+def _category_value(value: str | None) -> str:
+    # null or "" is a missing value, as in the course CSVs: the model learned "" as its own category.
+    return "" if value is None else _utf8_text(value)
+
+
 WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
-Category = Annotated[str, AfterValidator(_utf8_text)]
+Category = Annotated[str | None, AfterValidator(_category_value)]
 
 
 def _category(feature: str, example: str) -> Any:
     known = ADULT_CATEGORIES[feature]
     return Field(
-        min_length=1, max_length=64,
+        max_length=64,
         # `examples` lists every known value (first: a typical one) for clients that build
         # choices from the OpenAPI document; not an enum, since unknown values are scored.
         examples=[example, *(k for k in known if k != example)],
         description=(
-            f"Adult category. Known values: {', '.join(known)}. Any other string (such as "
-            "Adult's missing marker '?') is accepted and scored as an unknown category."
+            f"Adult category. Known values: {', '.join(known)}. Empty or null means missing; any "
+            "other string (such as Adult's missing marker '?') is scored as an unknown category."
         ),
     )
 
