@@ -433,7 +433,8 @@ class SnapshotCheck:
     hint: str = ""
 
 
-CELL_ICONS = {"done": "✅", "started": "🟡", "broken": "❌", "todo": "⬜"}
+# Plain symbols, not emoji: they render in any font (a machine without an emoji font shows boxes).
+CELL_ICONS = {"done": "●", "started": "◐", "broken": "✗", "todo": "○"}
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def class_table(rows: list[monitor.StudentRow]) -> pd.DataFrame:
     return pd.DataFrame({
         "student": [r.student for r in rows],
         **{f"{n} · {monitor.EXERCISE_TITLES[n]}": [r.cells[n].label() for r in rows] for n in monitor.EXERCISE_NUMBERS},
-        "stuck": ["⚠️" if r.stuck else "" for r in rows],
+        "stuck": ["⚠" if r.stuck else "" for r in rows],
         "$/h": [r.hourly_usd for r in rows],
         "$ so far": [r.so_far_usd for r in rows],
         "idle min": [None if r.idle_minutes is None else round(r.idle_minutes) for r in rows],
@@ -102,7 +102,7 @@ def overview_panel() -> None:
     unpriced = [u for r in view.rows for u in r.unpriced]
     if unpriced:
         st.warning(f"Not in the price table (cost unknown): {', '.join(unpriced[:10])}.")
-    st.caption("✅ done · 🟡 started · ❌ broken (stuck) · ⬜ not started; n/m = snapshot checks passed of those the "
+    st.caption("● done · ◐ started · ✗ broken (stuck) · ○ not started; n/m = snapshot checks passed of those the "
                "listings can judge. From the snapshot: " +
                "; ".join(f"**{n}** {text}" for n, text in monitor.SNAPSHOT_CHECKS.items()) +
                f". Prices: on-demand, {PRICES_AS_OF} ({PRICES_SOURCE}); S3, Lambda and logs count as $0.")
