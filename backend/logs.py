@@ -84,6 +84,17 @@ def group_invocations(events: list[LogEvent]) -> list[Invocation]:
     return sorted(invocations, key=lambda i: i.started, reverse=True)
 
 
+def ensure_log_group(aws: Aws, group: str, tags: dict[str, str]) -> bool:
+    """Create a tagged log group unless it exists; return True if it created it."""
+    try:
+        aws.client("logs").create_log_group(logGroupName=group, tags=tags)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ResourceAlreadyExistsException":
+            return False
+        raise
+    return True
+
+
 def delete_log_group(aws: Aws, group: str) -> bool:
     """Delete a log group; False if there was none."""
     try:

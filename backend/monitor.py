@@ -646,8 +646,8 @@ def _ex3(snap: ClassSnapshot, names: LabNames, kinds: Kinds) -> list[SnapshotChe
         checks.append(SnapshotCheck("policy", "Policy", False, f"No policy {names.lambda_policy}."))
     else:
         document = policy["Document"]
-        reads = ex3._statement_resources(document, "s3:GetObject")
-        writes = ex3._statement_resources(document, "s3:PutObject")
+        reads = ex3.allowed_resources(document, "s3:GetObject")
+        writes = ex3.allowed_resources(document, "s3:PutObject")
         problems = [f"no {verb} on {bucket}" for bucket, granted, verb in (
             (names.input_bucket, reads, "read"), (names.model_bucket, reads, "read"), (names.output_bucket, writes, "write"))
             if f"arn:aws:s3:::{bucket}/*" not in granted and "*" not in granted]
@@ -671,9 +671,11 @@ def _ex3(snap: ClassSnapshot, names: LabNames, kinds: Kinds) -> list[SnapshotChe
     checks.append(_function_check(function, names, ex3))
     checks += [SnapshotCheck("model", "Model", None, "Drill-down."),
                SnapshotCheck("trigger", "Trigger", None, "Drill-down.")]
-    logged = names.lambda_log_group in kinds.get("log-group", {})
-    checks.append(SnapshotCheck("logs", "Logs", logged, "The function has logged (its log group exists)." if logged
-                                else f"No log group {names.lambda_log_group}: it has not run."))
+    # ex3 creates the group (tagged) before the first run: only stored bytes say the function has logged.
+    group = kinds.get("log-group", {}).get(names.lambda_log_group)
+    logged = group is not None and group.state not in ("0 bytes", "exists")
+    checks.append(SnapshotCheck("logs", "Logs", logged, f"The function has logged ({group.state})." if logged
+                                else f"Nothing logged in {names.lambda_log_group} yet: it has not run."))
     return checks
 
 
@@ -1105,8 +1107,12 @@ def seed_student(aws: Aws, svc: str, stage: str, account: str) -> None:
              MemorySize=ex3.MEMORY_MB, Timeout=ex3.TIMEOUT_S, Environment={"Variables": env}, Layers=layers,
              Tags=tags(3))
     if stage in ("ex3-done", "ex4-running", "ex5-endpoint"):
-        # As Lambda makes it on the first run: untagged (cleanup lists it, never deletes it).
-        _quietly(aws.client("logs").create_log_group, logGroupName=names.lambda_log_group)
+        # As the function step makes it (tagged), with one run logged.
+        logs_client = aws.client("logs")
+        _quietly(logs_client.create_log_group, logGroupName=names.lambda_log_group, tags=tags(3))
+        _quietly(logs_client.create_log_stream, logGroupName=names.lambda_log_group, logStreamName="seeded")
+        _quietly(logs_client.put_log_events, logGroupName=names.lambda_log_group, logStreamName="seeded",
+                 logEvents=[{"timestamp": int(time.time() * 1000), "message": "START RequestId: seeded"}])
     if stage == "ex4-running":
         client = aws.client("ec2")
         spec = lambda kind, n: [{"ResourceType": kind, "Tags": tag_list({**tags(n), "Name": names.instance_name})}]

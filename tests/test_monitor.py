@@ -136,10 +136,10 @@ def test_cleanup_of_one_student_touches_only_their_tagged_resources(moto_aws, ac
     assert {p.student for p in plan} == {"dan"}
     assert [p.kind for p in plan].index("instance") < [p.kind for p in plan].index("security-group")
     left_alone = {p.kind for p in plan if not p.allowed}
-    assert left_alone == {"layer", "log-group"}  # cannot be / is not tagged
+    assert left_alone == {"layer"}  # layers cannot carry tags
     results = monitor.apply_cleanup(moto_aws, plan)
     assert not [r for r in results if r.status == "failed"]
-    assert names_of(moto_aws, "dan") == {("layer", "batch-runtime-dan"), ("log-group", "/aws/lambda/batch-lambda-dan")}
+    assert names_of(moto_aws, "dan") == {("layer", "batch-runtime-dan")}
     assert {s: names_of(moto_aws, s) for s in ("eva", "fred")} == before
 
 

@@ -235,6 +235,8 @@ def _function_spec(ctx: LabContext) -> lambda_.FunctionSpec:
 
 def _function(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     spec = _function_spec(ctx)
+    # Lambda would create its log group untagged on the first run; made here it carries the lab's tags.
+    logs.ensure_log_group(ctx.aws, ctx.names.lambda_log_group, lab_tags(ctx.svc, 3))
     result = lambda_.ensure_function(ctx.aws, spec, on_progress=on_progress)
     if result.created:
         summary = f"Created function {spec.name} ({RUNTIME}, {MEMORY_MB} MB, {TIMEOUT_S} s) with its layer."
@@ -421,7 +423,8 @@ def _check_model(ctx: LabContext) -> CheckResult:
     return CheckResult("model", title, True, f"{MODEL_KEY}: {head['ContentLength']:,} bytes.")
 
 
-def _statement_resources(document: dict[str, Any], action: str) -> set[str]:
+def allowed_resources(document: dict[str, Any], action: str) -> set[str]:
+    """Return the resources a policy document allows `action` on (checks and the class overview share it)."""
     found = set()
     for statement in document.get("Statement", []):
         actions = statement.get("Action", [])
@@ -440,7 +443,7 @@ def _check_policy(ctx: LabContext) -> CheckResult:
     document = iam.get_policy_document(ctx.aws, iam.policy_arn(ctx.aws, names.lambda_policy))
     if document is None:
         return CheckResult("policy", title, False, f"No policy {names.lambda_policy}.", "Create it (step 2).")
-    reads, writes = _statement_resources(document, "s3:GetObject"), _statement_resources(document, "s3:PutObject")
+    reads, writes = allowed_resources(document, "s3:GetObject"), allowed_resources(document, "s3:PutObject")
     problems = []
     for bucket, granted, verb in ((names.input_bucket, reads, "read"), (names.model_bucket, reads, "read"),
                                   (names.output_bucket, writes, "write")):
