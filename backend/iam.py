@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from .aws import Aws
-from .errors import error_code, is_not_found
+from .errors import LabError, error_code, is_not_found
 from .names import tag_list
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,20 @@ def get_role(aws: Aws, name: str) -> dict[str, Any] | None:
             return None
         raise
     role["AssumeRolePolicyDocument"] = _doc(role.get("AssumeRolePolicyDocument", {}))
+    return role
+
+
+LAB_ROLE = "LabRole"  # AWS Academy learner labs may not create roles: this one is theirs to use
+
+
+def learner_lab_role(aws: Aws, service: str) -> dict[str, Any]:
+    """Return the learner lab's LabRole, or raise LabError if the account has none or `service` may not assume it."""
+    role = get_role(aws, LAB_ROLE)
+    if role is None:
+        raise LabError(f"This account has no {LAB_ROLE}: untick 'Use LabRole' to create the lab's own role.",
+                       "NoLabRole")
+    if not role_trusts(role, service):
+        raise LabError(f"{LAB_ROLE} does not trust {service}: the service could not use it.", "RoleNotTrusted")
     return role
 
 

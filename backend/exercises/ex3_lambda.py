@@ -22,7 +22,7 @@ MEMORY_MB = 256
 TIMEOUT_S = 10
 MODEL_KEY = "model.onnx"
 LAYER_KEY = "layer_file.zip"
-LAB_ROLE = "LabRole"  # AWS Academy learner labs: the one role students may use
+LAB_ROLE = iam.LAB_ROLE
 WAIT_FOR_OUTPUT_S = 90.0
 
 INTRO = """\
@@ -147,9 +147,7 @@ iam.create_policy(PolicyName={ctx.names.lambda_policy!r}, PolicyDocument=json.du
 def _role(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     names = ctx.names
     if ctx.option("use_lab_role"):
-        role = iam.get_role(ctx.aws, LAB_ROLE)
-        if role is None:
-            raise LabError("This account has no LabRole: untick 'Use LabRole' to create the lab's own role.", "NoLabRole")
+        role = iam.learner_lab_role(ctx.aws, "lambda.amazonaws.com")
         return StepResult("role", False, f"Using the learner lab's {LAB_ROLE} (it may not be changed).",
                           {"arn": role["Arn"]})
     try:

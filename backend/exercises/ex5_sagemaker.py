@@ -26,7 +26,7 @@ from ..prediction import Prediction
 REPOSITORY = "mlflow-pyfunc"  # mlflow.sagemaker.DEFAULT_IMAGE_NAME: what build-and-push-container pushes
 MODEL_KEY = "mlflow_model.zip"
 ROWS_KEY = "adult_batch.csv"
-LAB_ROLE = "LabRole"  # AWS Academy learner labs: the one role students may use
+LAB_ROLE = iam.LAB_ROLE
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 INSTANCE_TYPE = "ml.m5.large"  # MLflow's default, ml.m4.xlarge, costs twice as much and is a previous generation
 INSTANCE_COUNT = 1
@@ -196,12 +196,7 @@ ecr.put_image(repositoryName={REPOSITORY!r}, imageTag={tag!r}, imageManifest=man
 def _role(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
     names = ctx.names
     if ctx.option("use_lab_role"):
-        role = iam.get_role(ctx.aws, LAB_ROLE)
-        if role is None:
-            raise LabError("This account has no LabRole: untick 'Use LabRole' to create the lab's own role.", "NoLabRole")
-        if not iam.role_trusts(role, SAGEMAKER_PRINCIPAL):
-            raise LabError(f"{LAB_ROLE} does not trust {SAGEMAKER_PRINCIPAL}: SageMaker could not use it.",
-                           "RoleNotTrusted")
+        role = iam.learner_lab_role(ctx.aws, SAGEMAKER_PRINCIPAL)
         return StepResult("role", False, f"Using the learner lab's {LAB_ROLE} (SageMaker may assume it).",
                           {"arn": role["Arn"]})
     try:
