@@ -101,6 +101,11 @@ def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
     ctx = _ctx(args)
     exercise = get_exercise(args.exercise)
     steps = [exercise.step(args.step)] if args.step else list(exercise.steps)
+    if args.plan:  # a dry run: what each step would run, with this student's values, and nothing called
+        plan = [{"step": s.id, "title": s.title, "code": s.code(ctx)} for s in steps]
+        out.result({"exercise": exercise.number, "svc": ctx.svc, "plan": plan},
+                   "\n".join(f"# [{i}/{len(plan)}] {p['title']}\n{p['code']}" for i, p in enumerate(plan, 1)))
+        return 0
     results = apply(ctx, steps, on_progress=out.progress)
     out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
                 "steps": [r.to_dict() for r in results]},
@@ -252,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", type=int)
     p.add_argument("--svc", required=True, help="your service name")
     p.add_argument("--step", help="run only this step id")
+    p.add_argument("--plan", action="store_true", help="print the code each step would run; change nothing")
     p.set_defaults(func=cmd_lab_run)
     p = lab.add_parser("check", parents=[common], help="check my progress")
     p.add_argument("exercise", type=int, nargs="?")

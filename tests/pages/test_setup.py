@@ -32,3 +32,11 @@ def test_a_stopped_sandbox_is_explained_with_a_start_button(monkeypatch, page_ap
     at = page_app("pages/setup.py")
     assert any("not running" in e.value for e in at.error)
     assert at.button(key="setup_start_sandbox") is not None
+
+
+def test_aws_mode_with_an_unknown_profile_explains_it(page_app):
+    from backend.settings import LabSettings, save_settings
+
+    save_settings(LabSettings(kind="aws", profile="nope", region="eu-central-1", svc="anna-123"))
+    at = page_app("pages/setup.py")
+    assert any("list-profiles" in e.value for e in at.error)
