@@ -14,8 +14,17 @@ COURSE_TAGS = {"lab:course": "mlops-aws"}
 
 
 def publish_course(target: Target, bucket: str, course_dir: Path, on_progress: Progress = no_progress) -> dict[str, Any]:
-    """Create the course bucket if needed and upload the five course files; return what was uploaded."""
-    missing = [n for n in COURSE_FILES if not (course_dir / n).exists()]
+    """Create the course bucket if needed and upload the five course files; return what was uploaded.
+
+    In the sandbox the layer is the local interpreter's build (the sandbox runs handlers with it), as the
+    sandbox seeds it; on AWS it is the python3.12 manylinux one.
+    """
+    if target.is_sandbox:
+        from .sandbox import course_sources
+        sources = course_sources(course_dir)
+    else:
+        sources = {n: course_dir / n for n in COURSE_FILES if (course_dir / n).exists()}
+    missing = [n for n in COURSE_FILES if n not in sources]
     if missing:
         raise LabError(f"Course files missing in {course_dir}: {', '.join(missing)}. "
                        "Run `python -m backend course build` first.", "MissingArtifacts")
@@ -24,7 +33,7 @@ def publish_course(target: Target, bucket: str, course_dir: Path, on_progress: P
     on_progress(("Created" if result.created else "Using") + f" bucket {bucket} ({result.region})")
     files = []
     for name in COURSE_FILES:
-        up = s3.upload_file(aws, bucket, name, course_dir / name)
+        up = s3.upload_file(aws, bucket, name, sources[name])
         on_progress(f"{'uploaded' if up.created else 'unchanged'}: {name} ({up.size:,} bytes)")
         files.append({"key": name, "size": up.size, "uploaded": up.created})
     return {"bucket": bucket, "region": result.region, "files": files}

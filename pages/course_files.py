@@ -1,4 +1,6 @@
 """Instructor: the course files — build them, see the model's metrics, publish them to a bucket."""
+import json
+
 import streamlit as st
 
 from backend.artifacts import build_course
@@ -16,13 +18,20 @@ if st.button("Build (or verify) the course files", key="course_build"):
         st.session_state["course_report"] = report
 
 report = st.session_state.get("course_report")
+metrics_file = COURSE_DIR / "metrics.json"
 present = [(name, (COURSE_DIR / name).stat().st_size) for name in COURSE_FILES if (COURSE_DIR / name).exists()]
 if present:
     st.dataframe({"file": [n for n, _ in present], "size (bytes)": [s for _, s in present]}, hide_index=True)
 else:
     st.info("Not built yet.")
-if report is not None:
-    st.write("Model metrics on the test split:", report.metrics)
+if metrics_file.exists():
+    metrics = json.loads(metrics_file.read_text())
+    left, middle, right = st.columns(3)
+    left.metric("Test accuracy", f"{metrics['accuracy']:.3f}")
+    middle.metric("ROC AUC", f"{metrics['roc_auc']:.3f}")
+    right.metric("Model version", metrics.get("model_version", "?"))
+    st.caption(f"{metrics.get('classifier', '')} trained on {metrics.get('n_train', 0):,} rows of UCI Adult, "
+               f"tested on {metrics.get('n_test', 0):,}.")
 
 st.subheader("Publish to a bucket")
 ctx = ui.require_connection()
