@@ -5,7 +5,7 @@ import streamlit as st
 
 from backend import charts
 from backend.exercises import get_exercise
-from backend.exercises.ex3_lambda import run_batch
+from backend.exercises.ex3_lambda import handler_source, run_batch
 from backend.logs import group_invocations, recent_events
 from backend.s3 import read_object
 from pages import ui
@@ -88,6 +88,11 @@ def log_viewer(ctx) -> None:
 
 
 def extra(ctx) -> None:
+    with st.expander("The function's code (lambda_code/handler.py, deployed by step 5)", expanded=False):
+        st.markdown("It loads the model once per container, streams the CSV in blocks (a million rows in "
+                    "under 200 MB), writes only to the output bucket, and on bad input writes an error report "
+                    "instead of partial predictions.")
+        st.code(handler_source(), language="python", line_numbers=True)
     batch_runner(ctx)
     st.divider()
     log_viewer(ctx)

@@ -56,6 +56,11 @@ def function_environment(ctx: LabContext) -> dict[str, str]:
             "TIMESTAMP": "1" if ctx.option("timestamp", True) else "0"}
 
 
+def handler_source() -> str:
+    """Return the handler's source, as deployed (for students to read)."""
+    return (HANDLER_DIR / HANDLER_FILES[0]).read_text()
+
+
 def handler_zip() -> bytes:
     """Return the function's deployment zip (lambda_code/handler.py at the root), byte-stable."""
     return lambda_.zip_directory_files(HANDLER_DIR, HANDLER_FILES)

@@ -48,3 +48,8 @@ def test_an_error_report_is_shown(sandbox_settings, page_app):
 def test_log_viewer_is_empty_before_any_run(sandbox_settings, page_app):
     at = page_app("pages/ex3_lambda.py")
     assert any("has not run" in i.value for i in at.info)
+
+
+def test_the_deployed_handler_is_shown(sandbox_settings, page_app):
+    at = page_app("pages/ex3_lambda.py")
+    assert any("def lambda_handler(" in c.value for c in at.code)
