@@ -56,6 +56,8 @@ CATEGORICAL_FEATURES = (
     "sex",
     "native_country",
 )
+# Bounds the EC2 API accepts (Adult's ranges, stretched where Adult top-codes): input forms stay inside them.
+FEATURE_RANGES = {"age": (17, 100), "capital_gain": (0, 99_999), "capital_loss": (0, 99_999), "hours_per_week": (1, 99)}
 LABEL = "income"
 # Sorted, so it is also scikit-learn's `classes_` order and the column order of `probabilities`.
 CLASSES = ("<=50K", ">50K")

@@ -136,6 +136,20 @@ def local_model(path: Path = MODEL_PATH) -> LocalModel:
         return _load(str(path))
 
 
-def categories() -> dict[str, list[str]]:
-    """Return the known categories per categorical feature (from the model's metadata)."""
-    return local_model().metadata["categories"]
+def feature_choices(*extra_models: Path) -> dict[str, list[str]]:
+    """Return each categorical feature's known categories from a model's metadata (the course model first).
+
+    Always includes the sample record's value, so a form can start from it even without a model.
+    """
+    from .artifacts import SAMPLE_RECORD
+
+    for path in (MODEL_PATH, *extra_models):
+        if not Path(path).is_file():
+            continue
+        try:
+            categories = load_onnx_metadata(path).get("categories") or {}
+        except Exception:  # not a model (a stand-in file): try the next one
+            continue
+        return {f: sorted({*map(str, categories.get(f, [])), str(SAMPLE_RECORD[f])} - {""})
+                for f in CATEGORICAL_FEATURES}
+    return {f: [str(SAMPLE_RECORD[f])] for f in CATEGORICAL_FEATURES}

@@ -3,13 +3,12 @@ import json
 
 import streamlit as st
 
-from backend.artifacts import FEATURES, NUMERIC_FEATURES, SAMPLE_RECORD
+from backend.artifacts import NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.exercises.ex4_ec2 import (
     DEFAULT_INSTANCE_TYPE,
     EXERCISE,
     INSTANCE_TYPES,
     call_predict,
-    feature_choices,
     instance_console,
     instance_endpoint,
     lab_instance,
@@ -19,10 +18,8 @@ from backend.exercises.ex4_ec2 import (
     stop_lab_instance,
     terminate_lab_instance,
 )
+from backend.local_model import feature_choices
 from pages import ui
-
-# Ranges the app accepts (its pydantic model); the form keeps inputs inside them.
-NUMERIC_RANGES = {"age": (17, 100), "capital_gain": (0, 99_999), "capital_loss": (0, 99_999), "hours_per_week": (1, 99)}
 
 
 def options() -> None:
@@ -78,21 +75,8 @@ def request_form(ctx) -> None:
         st.info("The API has no address yet: launch the instance (step 4) and wait for it (step 5).")
         return
     st.markdown(f"API at `{endpoint}` · [interactive documentation]({endpoint}/docs)")
-    choices = feature_choices(ctx)
-    record = {}
     with st.form("ex4_form"):
-        columns = st.columns(3)
-        for i, feature in enumerate(FEATURES):
-            column = columns[i % 3]
-            if feature in NUMERIC_FEATURES:
-                low, high = NUMERIC_RANGES[feature]
-                record[feature] = column.number_input(feature, min_value=low, max_value=high,
-                                                      value=int(SAMPLE_RECORD[feature]), step=1, key=f"ex4_f_{feature}")
-            else:
-                options_ = choices[feature]
-                default = str(SAMPLE_RECORD[feature])
-                record[feature] = column.selectbox(feature, options_, index=options_.index(default),
-                                                   accept_new_options=True, key=f"ex4_f_{feature}")
+        record = ui.record_fields(SAMPLE_RECORD, feature_choices(ctx.workdir / "course" / "model.onnx"), "ex4_f")
         sent = st.form_submit_button("Predict", type="primary")
     if sent:
         body = {f: (int(v) if f in NUMERIC_FEATURES else v) for f, v in record.items()}

@@ -8,12 +8,11 @@ import streamlit as st
 from backend import charts
 from backend.artifacts import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.config import COURSE_DIR
-from backend.local_model import categories, records_from_csv
+from backend.local_model import feature_choices, records_from_csv
 from backend.predict import TARGET_TITLES, compare, predict, target_states
 from pages import ui
 
 EXERCISE_PAGES = {"lambda": "pages/ex3_lambda.py", "ec2": "pages/ex4_ec2.py", "sagemaker": "pages/ex5_sagemaker.py"}
-NUMBER_LIMITS = {"age": (17, 100), "capital_gain": (0, 100_000), "capital_loss": (0, 5_000), "hours_per_week": (1, 99)}
 
 st.title("Prediction playground")
 ctx = ui.require_connection()
@@ -67,22 +66,10 @@ with record_tab:
         st.session_state["play_record"] = {f: (int(row[f]) if f in NUMERIC_FEATURES and row[f] != "" else row[f])
                                            for f in FEATURES}
     record = st.session_state["play_record"]
-    known = categories()
     form = st.form("play_record_form")
-    values = {}
-    grid = form.columns(3)
-    for i, feature in enumerate(FEATURES):
-        cell = grid[i % 3]
-        version = hash(tuple(record.items()))  # new widgets when a preset replaces the record
-        if feature in NUMERIC_FEATURES:
-            low, high = NUMBER_LIMITS[feature]
-            values[feature] = cell.number_input(feature, min_value=low, max_value=high,
-                                                value=int(record[feature] or low), step=1,
-                                                key=f"play_{feature}_{version}")
-        else:
-            options = sorted(set(known.get(feature, [])) | {record[feature]})
-            values[feature] = cell.selectbox(feature, options, index=options.index(record[feature]),
-                                             key=f"play_{feature}_{version}")
+    version = hash(tuple(record.items()))  # new widgets when a preset replaces the record
+    with form:
+        values = ui.record_fields(record, feature_choices(), f"play_{version}")
     if form.form_submit_button("Predict on the chosen targets", type="primary"):
         st.session_state["play_record_results"] = (values, run_targets([values]))
     if "play_record_results" in st.session_state:

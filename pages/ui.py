@@ -173,6 +173,30 @@ def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None
     teardown_panel(exercise, ctx)
 
 
+def record_fields(record: dict, choices: dict[str, list[str]], key: str) -> dict:
+    """The 12 model features as inputs in three columns, started from `record`; returns the values entered.
+
+    Numbers stay inside the range the EC2 API accepts; categories offer the known values and accept others
+    (the model scores unknown categories). Call inside an st.form.
+    """
+    from backend.artifacts import FEATURE_RANGES, FEATURES, NUMERIC_FEATURES
+
+    values = {}
+    columns = st.columns(3)
+    for i, feature in enumerate(FEATURES):
+        cell = columns[i % 3]
+        if feature in NUMERIC_FEATURES:
+            low, high = FEATURE_RANGES[feature]
+            values[feature] = cell.number_input(feature, min_value=low, max_value=high,
+                                                value=int(record[feature] or low), step=1, key=f"{key}_{feature}")
+        else:
+            current = str(record[feature] or "")
+            options = sorted(set(choices.get(feature, [])) | {current})
+            values[feature] = cell.selectbox(feature, options, index=options.index(current),
+                                             accept_new_options=True, key=f"{key}_{feature}")
+    return values
+
+
 PREVIEW_BYTES = 256 * 1024
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import ec2, prices, s3
-from ..artifacts import CATEGORICAL_FEATURES, SAMPLE_RECORD
-from ..config import COURSE_BUCKET, COURSE_DIR, PROJECT_ROOT
+from ..artifacts import SAMPLE_RECORD
+from ..config import COURSE_BUCKET, PROJECT_ROOT
 from ..errors import LabError
 from ..lab import Check, CheckResult, Exercise, LabContext, Progress, Step, StepResult, no_progress
 from ..names import lab_tags
@@ -627,27 +627,6 @@ def instance_console(ctx: LabContext) -> str:
     return ec2.console_output(ctx.aws, instance["InstanceId"]) if instance else ""
 
 
-# ---- the request form ---------------------------------------------------------------------
-
-def feature_choices(ctx: LabContext | None = None) -> dict[str, list[str]]:
-    """Return each categorical feature's categories from the model's metadata (the sample's value if unknown)."""
-    fallback = {f: [str(SAMPLE_RECORD[f])] for f in CATEGORICAL_FEATURES}
-    candidates = [COURSE_DIR / MODEL_KEY]
-    if ctx is not None:
-        candidates.append(ctx.workdir / "course" / MODEL_KEY)
-    for path in candidates:
-        if not path.is_file():
-            continue
-        try:
-            from ..artifacts import load_onnx_metadata
-
-            categories = load_onnx_metadata(path).get("categories") or {}
-        except Exception:  # not a model (a stand-in file): fall back to the sample's values
-            continue
-        return {f: sorted({*map(str, categories.get(f, [])), str(SAMPLE_RECORD[f])} - {""}) for f in CATEGORICAL_FEATURES}
-    return fallback
-
-
 # ---- checks ---------------------------------------------------------------------------------
 
 def _check_key(ctx: LabContext) -> CheckResult:
@@ -823,7 +802,6 @@ EXERCISE = Exercise(
     teardown=teardown,
 )
 
-__all__ = ["EXERCISE", "ApiCall", "bundle_bucket", "call_predict", "caller_cidr", "feature_choices",
-           "health", "instance_console", "instance_endpoint", "key_file", "manual_commands", "predict",
+__all__ = ["EXERCISE", "ApiCall", "bundle_bucket", "call_predict", "caller_cidr",            "health", "instance_console", "instance_endpoint", "key_file", "manual_commands", "predict",
            "price_note", "price_per_hour", "start_lab_instance", "stop_lab_instance", "terminate_lab_instance",
            "wait_for_health"]

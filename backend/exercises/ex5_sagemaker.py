@@ -711,7 +711,6 @@ def _check_endpoint(ctx: LabContext) -> CheckResult:
 
 
 def _check_invocation(ctx: LabContext) -> CheckResult:
-    name = ctx.names.endpoint
     title = "The endpoint answers a dataframe_split request"
     if endpoint_status(ctx) != "InService":
         return CheckResult("invocation", title, False, "The endpoint is not InService.", "Deploy it first (step 4).")

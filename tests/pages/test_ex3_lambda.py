@@ -1,6 +1,5 @@
 from unittest import mock
 
-import pytest
 
 PREDICTIONS = (b"prediction,probability,age,education\n"
                b">50K,0.91,45,Masters\n<=50K,0.12,23,HS-grad\n<=50K,0.30,31,Bachelors\n")
