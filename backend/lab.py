@@ -1,33 +1,100 @@
-"""The shape every exercise shares: steps (idempotent, with the code they run) and checks.
+"""The shape every exercise shares: one State, checks over it, steps that plan from it, options.
 
-An exercise is plain data: a list of Step and a list of Check. `plan()` lists what would run,
-`apply()` runs the steps in order and reports progress; checks read the account's real state, so
-they pass however the student did the work.
+An exercise is a package with the same files (see backend/exercises/ex2_s3/):
+- state.py     `observe(ctx) -> State`: one read of the account; `from_snapshot(view)` builds the
+               same State from the class overview's bulk listings (what listings cannot see is UNSEEN)
+- checks.py    pure functions of State -> CheckResult
+- steps.py     each step plans from State (create / update / none, and why) and applies
+- snippets.py  the code each step shows, built from the same values the step uses
+- teardown.py  what to delete, as a plan for the tag-guarded deleter (backend/deleter.py)
+
+`plan()` is a real dry run (it reads, never writes); `apply()` runs steps in order; `run_checks()`
+observes once and judges; the class overview judges its own States with the very same checks.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Literal, TypeVar
 
 from .aws import Aws, Target
 from .config import user_data_dir
 from .names import LabNames
 
 Progress = Callable[[str], None]
+State = TypeVar("State")
+Action = Literal["create", "update", "none", "refuse"]
 
 
 def no_progress(_: str) -> None:
     """Default progress sink: ignore."""
 
 
+class Unseen:
+    """What the class snapshot cannot see with its fixed listings (e.g. an object inside a bucket)."""
+
+    _instance: "Unseen | None" = None
+
+    def __new__(cls) -> "Unseen":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSEEN"
+
+    def __bool__(self) -> bool:
+        raise TypeError("UNSEEN has no truth value: test `is UNSEEN` first")
+
+
+UNSEEN = Unseen()
+
+
+@dataclass(frozen=True)
+class Option:
+    """A choice an exercise reads: declared once, rendered by pages, set on the CLI with --option NAME=VALUE."""
+
+    name: str
+    label: str
+    default: Any  # a value, or a callable (ctx) -> value for defaults that depend on the target
+    help: str = ""
+    choices: tuple[Any, ...] = ()
+
+    def get(self, ctx: "LabContext") -> Any:
+        """Return the value chosen in ctx, else the default."""
+        if self.name in ctx.options:
+            return ctx.options[self.name]
+        return self.default(ctx) if callable(self.default) else self.default
+
+    @property
+    def kind(self) -> type:
+        """bool, int or str: how a CLI string is parsed and which widget a page draws."""
+        if self.choices:
+            return type(self.choices[0])
+        return type(self.default) if isinstance(self.default, (bool, int)) else str
+
+    def parse(self, text: str) -> Any:
+        """Return the value of a CLI string, or raise ValueError saying what is accepted."""
+        if self.kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"option {self.name}: {text!r} is not true/false")
+        value: Any = int(text) if self.kind is int else text
+        if self.choices and value not in self.choices:
+            raise ValueError(f"option {self.name}: {text!r} is not one of {', '.join(map(str, self.choices))}")
+        return value
+
+
 @dataclass(frozen=True)
 class LabContext:
-    """What a step needs: the AWS facade, the student's names and their local work folder."""
+    """What a step needs: the AWS facade, the student's names and options, their local work folder."""
 
     aws: Aws
     svc: str
-    # Per-student choices steps read, e.g. {"use_lab_role": True, "include_input": True}.
+    # The exercise's options as chosen (missing ones take the Option's default).
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -68,54 +135,146 @@ class StepResult:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One progress check: pass/fail, what it saw, and on failure a hint."""
+    """One progress check: pass/fail, what it saw, and on failure a hint.
+
+    `passed` is None only when judged from the class snapshot, which cannot see that part
+    (the drill-down then runs the live checks).
+    """
 
     id: str
     title: str
-    passed: bool
+    passed: bool | None
     observed: str
     hint: str = ""
+    broken: bool = False  # failed in a way that blocks the student (a handout defect, a failed resource)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def unseen(check_id: str, title: str) -> CheckResult:
+    """The result of a check whose input the class snapshot cannot see."""
+    return CheckResult(check_id, title, None, "Not visible in the class listings: open the student's drill-down.")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a step would do now, and why."""
+
+    action: Action
+    reason: str
+
+
+def create(reason: str) -> Decision:
+    return Decision("create", reason)
+
+
+def update(reason: str) -> Decision:
+    return Decision("update", reason)
+
+
+def nothing(reason: str) -> Decision:
+    return Decision("none", reason)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One line of a dry run."""
+
+    step: str
+    title: str
+    action: Action
+    reason: str
+    code: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class Step:
-    """A lab step: an explanation, the function that runs it, and the boto3 code it runs."""
+class Step(Generic[State]):
+    """A lab step: an explanation, how it plans from State, the function that runs it, the code it runs."""
 
     id: str
     title: str
     explain: str
-    run: Callable[[LabContext, Progress], StepResult]  # (ctx, on_progress)
+    run: Callable[[LabContext, Progress], StepResult]
     code: Callable[[LabContext], str]
+    plan: Callable[[LabContext, State], Decision]
 
 
 @dataclass(frozen=True)
-class Check:
-    """A progress check over real state."""
+class Check(Generic[State]):
+    """A progress check: a pure function of the exercise's State."""
 
     id: str
     title: str
-    run: Callable[[LabContext], CheckResult]
+    judge: Callable[[State], CheckResult]
 
 
 @dataclass(frozen=True)
-class Exercise:
-    """An exercise: its steps in order, its checks, and how to undo it (None if nothing to undo)."""
+class Exercise(Generic[State]):
+    """An exercise: how to observe it, its steps in order, its checks, options and teardown plan."""
 
     number: int
     title: str
     intro: str
-    steps: tuple[Step, ...]
-    checks: tuple[Check, ...]
-    teardown: Callable[[LabContext, Progress], list[StepResult]] | None = None
+    observe: Callable[[LabContext], State]
+    steps: tuple[Step[State], ...]
+    checks: tuple[Check[State], ...]
+    options: tuple[Option, ...] = ()
+    # (ctx, state) -> the deletions teardown would make (backend.deleter.Deletion), or None: nothing to undo
+    teardown: Callable[[LabContext, State], list[Any]] | None = None
 
-    def step(self, step_id: str) -> Step:
+    def step(self, step_id: str) -> Step[State]:
         for step in self.steps:
             if step.id == step_id:
                 return step
-        raise KeyError(f"exercise {self.number} has no step {step_id!r}")
+        raise KeyError(f"exercise {self.number} has no step {step_id!r}: steps are "
+                       f"{', '.join(s.id for s in self.steps)}")
+
+    def option(self, name: str) -> Option:
+        for option in self.options:
+            if option.name == name:
+                return option
+        known = ", ".join(o.name for o in self.options) or "none"
+        raise KeyError(f"exercise {self.number} has no option {name!r} (options: {known})")
+
+    def parse_options(self, pairs: list[str]) -> dict[str, Any]:
+        """Return {name: value} from CLI 'NAME=VALUE' strings, or raise ValueError saying what is wrong."""
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            name, sep, text = pair.partition("=")
+            if not sep:
+                raise ValueError(f"--option {pair!r}: write NAME=VALUE")
+            try:
+                option = self.option(name.strip())
+            except KeyError as err:
+                raise ValueError(err.args[0]) from None
+            out[option.name] = option.parse(text)
+        return out
+
+    def judge(self, state: State) -> list[CheckResult]:
+        """Return every check's result on a State (live or from the class snapshot)."""
+        return [check.judge(state) for check in self.checks]
+
+
+def plan(ctx: LabContext, exercise: Exercise, steps: list[Step] | tuple[Step, ...] | None = None) -> list[PlannedStep]:
+    """Return what running the steps would do now (a dry run: one read of the account, no writes).
+
+    A step that would meet another student's resource plans "refuse" with the reason.
+    """
+    from .ownership import NotYours
+
+    state = exercise.observe(ctx)
+    out = []
+    for step in steps if steps is not None else exercise.steps:
+        try:
+            decision = step.plan(ctx, state)
+        except NotYours as err:
+            decision = Decision("refuse", err.message)
+        out.append(PlannedStep(step.id, step.title, decision.action, decision.reason, step.code(ctx)))
+    return out
 
 
 def apply(ctx: LabContext, steps: tuple[Step, ...] | list[Step], on_progress: Progress = no_progress) -> list[StepResult]:
@@ -130,19 +289,15 @@ def apply(ctx: LabContext, steps: tuple[Step, ...] | list[Step], on_progress: Pr
 
 
 def run_checks(ctx: LabContext, exercise: Exercise) -> list[CheckResult]:
-    """Run every check of an exercise; a check that errors fails with the error as what it saw.
+    """Observe the account once and judge every check of the exercise.
 
-    An unreachable sandbox or bad credentials raise instead: one clear error beats N failed checks.
+    An unreachable sandbox or bad credentials raise: one clear error beats N failed checks.
     """
-    from .errors import explain
+    return exercise.judge(exercise.observe(ctx))
 
-    ctx.aws.account_id()
-    results = []
-    for check in exercise.checks:
-        try:
-            results.append(check.run(ctx))
-        except Exception as exc:  # a check must report, never crash the panel
-            err = explain(exc, ctx.aws.target.endpoint_url)
-            results.append(CheckResult(check.id, check.title, False, err.message,
-                                       "Fix the problem above, then check again."))
-    return results
+
+def teardown_plan(ctx: LabContext, exercise: Exercise) -> list[Any]:
+    """Return the deletions teardown would make for the student (a dry run)."""
+    if exercise.teardown is None:
+        return []
+    return exercise.teardown(ctx, exercise.observe(ctx))

@@ -108,3 +108,17 @@ class LabNames:
     @property
     def sagemaker_role(self) -> str:
         return f"sagemaker-{self.svc}-role"
+
+
+def tags_text(tags: dict[str, str]) -> str:
+    """Return tags as text, for resources that cannot carry tags (a Lambda layer's description)."""
+    return "[" + " ".join(f"{k}={v}" for k, v in tags.items()) + "]"
+
+
+def tags_from_text(text: str | None) -> dict[str, str]:
+    """Return the tags tags_text() wrote into a description ({} when there are none)."""
+    start, end = (text or "").rfind("["), (text or "").rfind("]")
+    if start < 0 or end < start:
+        return {}
+    pairs = (item.partition("=") for item in text[start + 1:end].split())
+    return {k: v for k, sep, v in pairs if sep and k.startswith("lab:")}

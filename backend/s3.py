@@ -302,3 +302,19 @@ def remove_lambda_notification(aws: Aws, bucket: str, function_arn: str) -> bool
         del config["LambdaFunctionConfigurations"]
     aws.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
     return True
+
+
+def seen_bucket(aws: Aws, bucket: str) -> "Seen | None":
+    """Return the bucket as the lab sees it (name, tags), or None if no bucket has that name here."""
+    from .ownership import Seen
+
+    if get_bucket_region(aws, bucket) is None:
+        return None
+    return Seen("bucket", bucket, bucket, get_bucket_tags(aws, bucket))
+
+
+def put_tags(aws: Aws, bucket: str, tags: dict[str, str]) -> None:
+    """Add tags to a bucket, keeping the ones it has."""
+    merged = {**get_bucket_tags(aws, bucket), **tags}
+    aws.client("s3").put_bucket_tagging(
+        Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]})

@@ -1,11 +1,18 @@
-"""The lab's exercises, by number."""
+"""The lab's exercises, by number: each a package with state, checks, steps, snippets and teardown."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
+from ..classview import StudentView
 from ..lab import Exercise
 from . import ex1_credentials, ex2_s3, ex3_lambda, ex4_ec2, ex5_sagemaker
 
-EXERCISES: dict[int, Exercise] = {ex.number: ex for ex in (
-    ex1_credentials.EXERCISE, ex2_s3.EXERCISE, ex3_lambda.EXERCISE, ex4_ec2.EXERCISE, ex5_sagemaker.EXERCISE)}
+_PACKAGES = (ex1_credentials, ex2_s3, ex3_lambda, ex4_ec2, ex5_sagemaker)
+EXERCISES: dict[int, Exercise] = {p.EXERCISE.number: p.EXERCISE for p in _PACKAGES}
+# The class overview builds each exercise's State from its listings with these, then judges it
+# with the exercise's own checks.
+FROM_SNAPSHOT: dict[int, Callable[[StudentView], Any]] = {
+    p.EXERCISE.number: p.state.from_snapshot for p in _PACKAGES}
 
 
 def get_exercise(number: int) -> Exercise:
