@@ -225,6 +225,8 @@ class Exercise(Generic[State]):
     options: tuple[Option, ...] = ()
     # (ctx, state) -> the deletions teardown would make (backend.deleter.Deletion), or None: nothing to undo
     teardown: Callable[[LabContext, State], list[Any]] | None = None
+    # Runs after the deleter removed one of the plan's resources (e.g. the key pair's local private key file).
+    on_deleted: Callable[[LabContext, Any], None] | None = None
 
     def step(self, step_id: str) -> Step[State]:
         for step in self.steps:
@@ -301,3 +303,12 @@ def teardown_plan(ctx: LabContext, exercise: Exercise) -> list[Any]:
     if exercise.teardown is None:
         return []
     return exercise.teardown(ctx, exercise.observe(ctx))
+
+
+def apply_teardown(ctx: LabContext, exercise: Exercise, deletions: list[Any],
+                   on_progress: Progress = no_progress) -> list[Any]:
+    """Carry out a teardown plan through the tag-guarded deleter (tags re-read before each deletion)."""
+    from .deleter import apply_deletions, ordered
+
+    hook = (lambda item: exercise.on_deleted(ctx, item)) if exercise.on_deleted else None
+    return apply_deletions(ctx.aws, ordered(deletions), on_progress, hook)
