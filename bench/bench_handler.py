@@ -1,15 +1,16 @@
-"""Benchmark the Lambda handler's core (CSV file -> score -> CSV file) against bare onnxruntime.
+"""Benchmark the Lambda function's core (CSV file -> score -> CSV file) against bare onnxruntime.
 
 For each size N it writes N rows resampled from model-compatible data, then measures in the same
 run, alternating the two so load from other processes hits both alike, each in a fresh child
 interpreter (as a Lambda container is; in one process the bare run's large allocations slow
 whatever runs after it):
-  - core: ``handler.score_csv`` reading the file and writing predictions to a file, timed around
-    that call; the same child reports its peak memory (VmHWM: that child only, with the handler's
-    imports, boto3 included, and the model loaded);
+  - core: ``batch_reader.score_csv`` (what the handler calls for each upload) reading the file
+    and writing predictions to a file, timed around that call; the same child reports its peak
+    memory (VmHWM: that child only, with the handler imported, boto3 included, and the model
+    loaded);
   - bare: ``InferenceSession.run`` once on the same rows already in numpy arrays, with the
-    handler's session options (``handler.load_session``); also run per block of rows the size
-    of the handler's read block, for reference.
+    handler's session options (``batch_reader.load_session``); also run per block of rows the
+    size of the handler's read block, for reference.
 Both warm the session up with one row first. Times are the best of the repetitions.
 
 Targets (issue 4): core <= 2.0 x bare and peak < 200 MB at 1,000,000 rows.
@@ -45,12 +46,15 @@ RATIO_TARGET = 2.0
 PEAK_TARGET_MB = 200.0
 
 
-def import_handler():
-    """Import the handler as Lambda does: its folder on sys.path, module ``handler``."""
+def import_reader(with_handler: bool = False):
+    """Import the function's reader as Lambda does (its folder on sys.path, top-level module
+    ``batch_reader``), and the handler too if asked (its imports count in the peak)."""
     if str(LAMBDA_DIR) not in sys.path:
         sys.path.insert(0, str(LAMBDA_DIR))
-    import handler  # noqa: PLC0415
-    return handler
+    if with_handler:
+        import handler  # noqa: F401, PLC0415
+    import batch_reader  # noqa: PLC0415
+    return batch_reader
 
 
 def source_rows(data: Path | None, features: list[str]) -> list[list[str]]:
@@ -115,14 +119,14 @@ def _warm_up(session, feed: dict[str, np.ndarray]) -> None:
 
 def _child_core(model: str, src: str, out: str, threads: int, include_input: bool) -> dict:
     """Score src into out with the handler core; return its time and this process's peak."""
-    handler = import_handler()
-    session = handler.load_session(model, threads)
-    schema = handler._Schema.of(session)
+    reader = import_reader(with_handler=True)
+    session = reader.load_session(model, threads)
+    schema = reader._Schema.of(session)
     _warm_up(session, bare_feed(Path(src), session, schema.numeric_fill, limit=1))
     loaded = _vm_hwm_mb()
     start, cpu = time.perf_counter(), time.process_time()
     with open(src, "rb") as fin, open(out, "w", newline="", encoding="utf-8") as fout:
-        rows = handler.score_csv(fin, fout, session, include_input=include_input)
+        rows = reader.score_csv(fin, fout, session, include_input=include_input)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"rows": rows, "seconds": seconds, "cpu": cpu, "loaded_mb": loaded,
             "peak_mb": _vm_hwm_mb()}
@@ -130,9 +134,9 @@ def _child_core(model: str, src: str, out: str, threads: int, include_input: boo
 
 def _child_bare(model: str, src: str, threads: int, block_rows: int) -> dict:
     """Time session.run on src's rows already in arrays: once on all rows, then per block."""
-    handler = import_handler()
-    session = handler.load_session(model, threads)
-    feed = bare_feed(Path(src), session, handler._Schema.of(session).numeric_fill)
+    reader = import_reader()
+    session = reader.load_session(model, threads)
+    feed = bare_feed(Path(src), session, reader._Schema.of(session).numeric_fill)
     _warm_up(session, feed)
     n = len(next(iter(feed.values())))
     start, cpu = time.perf_counter(), time.process_time()
@@ -171,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no model at {args.model}: run `python -m backend course build` or pass --model",
               file=sys.stderr)
         return 2
-    handler = import_handler()
-    session = handler.load_session(args.model, args.threads)
-    features = list(handler._Schema.of(session).names)
+    reader = import_reader()
+    session = reader.load_session(args.model, args.threads)
+    features = list(reader._Schema.of(session).names)
     del session
     rows = source_rows(args.data, features)
     data_name = args.data if args.data.exists() else ADULT_DATA
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             src, out = Path(tmp) / f"in_{n}.csv", Path(tmp) / f"out_{n}.csv"
             write_input(src, rows, features, n, seed=n)
             if block_rows is None:  # rows in one of the handler's blocks, for bare/blk
-                block_rows = max(1, handler.BLOCK_BYTES * n // max(1, src.stat().st_size))
+                block_rows = max(1, reader.BLOCK_BYTES * n // max(1, src.stat().st_size))
             reps = args.reps or (5 if n < 100_000 else 2)
             core, bare = [], []
             for _ in range(reps):  # alternate, so load from other processes hits both alike

@@ -6,6 +6,7 @@ these tests do the same, so nothing here can lean on the ``backend`` package.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ for path in (LAMBDA_DIR, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+import batch_reader as batch_reader_module  # noqa: E402
 import handler as lambda_handler_module  # noqa: E402
 from lambda_helpers import (  # noqa: E402
     INPUT_BUCKET, MODEL_BUCKET, OUTPUT_BUCKET, REGION, LambdaContext)
@@ -43,6 +45,26 @@ def fake_aws_env(monkeypatch, tmp_path):
     monkeypatch.setattr(lambda_handler_module, "_SESSIONS", {})
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record comes (capsys replaces it per test)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+@pytest.fixture(autouse=True)
+def lambda_runtime_logging():
+    """The root log handler Lambda's Python runtime installs: ``[LEVEL]\t...\t<message>`` lines on
+    stdout, which go to CloudWatch Logs; the root logger stays at its default level, WARNING."""
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+
+
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory) -> Path:
     """A model with the course model's signature and metadata (trained once per session)."""
@@ -61,6 +83,12 @@ def session(model_path):
 def handler():
     """The handler module, imported as Lambda imports it."""
     return lambda_handler_module
+
+
+@pytest.fixture
+def batch_reader():
+    """The reader and scorer module of the function's zip, imported as the handler imports it."""
+    return batch_reader_module
 
 
 @pytest.fixture

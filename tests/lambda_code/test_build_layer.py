@@ -149,10 +149,11 @@ def test_aws_layer_runs_the_handler_on_python312(tmp_path, model_path):
     (tmp_path / "in.csv").write_bytes(body)
     code = ("import io, sys\n"
             "sys.path[:0] = sys.argv[1:4]\n"
-            "import handler\n"
+            "import batch_reader, handler\n"
             "assert sys.version_info[:2] == (3, 12)\n"
             "out = io.StringIO()\n"
-            "handler.score_csv(open(sys.argv[5], 'rb'), out, handler.load_session(sys.argv[4]))\n"
+            "session = batch_reader.load_session(sys.argv[4])\n"
+            "batch_reader.score_csv(open(sys.argv[5], 'rb'), out, session)\n"
             "sys.stdout.write(out.getvalue())\n")
     model = COURSE_MODEL if COURSE_MODEL.exists() else model_path
     proc = subprocess.run([_python312(), "-S", "-c", code, str(tmp_path / "opt" / "python"),
@@ -161,8 +162,8 @@ def test_aws_layer_runs_the_handler_on_python312(tmp_path, model_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     sys.path.insert(0, str(ROOT / "lambda_code"))
-    import handler
+    import batch_reader
 
     out = io.StringIO()
-    handler.score_csv(io.BytesIO(body), out, handler.load_session(model))
+    batch_reader.score_csv(io.BytesIO(body), out, batch_reader.load_session(model))
     assert proc.stdout == out.getvalue()

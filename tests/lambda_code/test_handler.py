@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -295,6 +296,16 @@ def test_every_record_is_processed_and_a_bad_one_fails_the_invocation(handler, s
     assert keys(s3, OUTPUT_BUCKET) == ["errors/bad.csv.json", "predictions.csv"]
 
 
+def test_output_key_and_error_key(handler):
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone.utc)
+    assert handler.output_key("in/batch 1.csv", False, now) == "predictions.csv"
+    assert (handler.output_key("in/batch 1.csv", True, now)
+            == "batch 1_predictions_20260304T050607891011Z.csv")
+    assert handler.error_key("in/batch 1.csv") == "errors/batch 1.csv.json"
+
+
 COURSE = Path(__file__).resolve().parents[2] / "build" / "course"
 
 
@@ -318,3 +329,19 @@ def test_the_course_model_scores_the_course_batch(handler, s3, context):
     labels, positive = bare_predictions(session, cols)
     assert [r["prediction"] for r in rows] == labels
     np.testing.assert_allclose([float(r["probability"]) for r in rows], positive, atol=1.01e-6)
+
+
+def test_the_function_log_shows_the_model_load_and_each_file_scored(handler, s3, context, capsys):
+    # Lambda's runtime leaves the root logger at WARNING; the handler's INFO lines still reach
+    # the function's log (the conftest installs the runtime's root handler on stdout).
+    event = upload(s3, "input_batch.csv", csv_bytes(make_rows(5)))
+    capsys.readouterr()
+
+    handler.lambda_handler(event, context)
+
+    log = capsys.readouterr().out.splitlines()
+    assert logging.getLogger().level == logging.WARNING
+    assert [ln.split("\t")[0] for ln in log] == ["[INFO]", "[INFO]"]
+    assert log[0].endswith(f"loaded model s3://{MODEL_BUCKET}/model.onnx")
+    assert f"s3://{INPUT_BUCKET}/input_batch.csv: 5 rows scored in " in log[1]
+    assert log[1].endswith(f"-> s3://{OUTPUT_BUCKET}/predictions.csv")
