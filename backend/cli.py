@@ -9,9 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from .aws import Target
+from .cli_format import format_overview, format_plan, format_results
 from .config import COURSE_DIR, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from .errors import LabError, explain
 from .names import InvalidServiceName
+
+EXIT_OK, EXIT_CHECKS_FAILED, EXIT_USAGE, EXIT_AWS = 0, 1, 2, 3
+EXIT_CODES = """\
+exit codes:
+  0  ok
+  1  checks failed (lab check)
+  2  usage error (unknown exercise, step or option, no service name)
+  3  AWS or sandbox error (one line on stderr says what to do)"""
+
+
+class UsageError(Exception):
+    """The command line asks for something that does not exist: exit 2."""
 
 
 class Out:
@@ -79,10 +92,40 @@ def cmd_course_publish(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
-def _ctx(args: argparse.Namespace):
+def format_checks(number: int, title: str, results) -> str:
+    """Return one exercise's check results as text lines (PASS / FAIL with the hint)."""
+    lines = [f"Exercise {number}: {title}"]
+    for r in results:
+        lines.append(f"  [{'PASS' if r.passed else 'FAIL'}] {r.title}: {r.observed}")
+        if not r.passed and r.hint:
+            lines.append(f"         hint: {r.hint}")
+    return "\n".join(lines)
+
+
+def _svc(args: argparse.Namespace) -> str:
+    """Return --svc, else the service name saved in Setup; a usage error when there is neither."""
+    if getattr(args, "svc", None):
+        return args.svc
+    from .settings import saved_svc
+
+    svc = saved_svc()
+    if svc is None:
+        raise UsageError("no service name: pass --svc NAME or save one on the dashboard's Setup page")
+    return svc
+
+
+def _ctx(args: argparse.Namespace, exercise=None):
     from .lab import LabContext
 
-    return LabContext.create(target_from_args(args), args.svc)
+    options = {}
+    if exercise is not None:
+        try:
+            options = exercise.parse_options(getattr(args, "option", None) or [])
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    elif getattr(args, "option", None):
+        raise UsageError("--option needs an exercise number")
+    return LabContext.create(target_from_args(args), _svc(args), **options)
 
 
 def _exercise_numbers(args: argparse.Namespace) -> list[int]:
@@ -94,17 +137,30 @@ def _exercise_numbers(args: argparse.Namespace) -> list[int]:
     return [args.exercise]
 
 
-def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
+def _exercise(number: int):
     from .exercises import get_exercise
-    from .lab import apply
 
-    ctx = _ctx(args)
-    exercise = get_exercise(args.exercise)
-    steps = [exercise.step(args.step)] if args.step else list(exercise.steps)
-    if args.plan:  # a dry run: what each step would run, with this student's values, and nothing called
-        plan = [{"step": s.id, "title": s.title, "code": s.code(ctx)} for s in steps]
-        out.result({"exercise": exercise.number, "svc": ctx.svc, "plan": plan},
-                   "\n".join(f"# [{i}/{len(plan)}] {p['title']}\n{p['code']}" for i, p in enumerate(plan, 1)))
+    try:
+        return get_exercise(number)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
+
+
+def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
+    from .lab import apply, plan
+
+    exercise = _exercise(args.exercise)
+    ctx = _ctx(args, exercise)
+    try:
+        steps = [exercise.step(args.step)] if args.step else list(exercise.steps)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
+    if args.plan:  # a real dry run: one read of the account, nothing written
+        planned = plan(ctx, exercise, steps)
+        out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
+                    "plan": [p.to_dict() for p in planned]},
+                   "\n".join(f"[{i}/{len(planned)}] {p.action:>6}  {p.title}: {p.reason}"
+                             for i, p in enumerate(planned, 1)) + "\nDry run: nothing was changed.")
         return 0
     results = apply(ctx, steps, on_progress=out.progress)
     out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
@@ -114,44 +170,43 @@ def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_lab_check(args: argparse.Namespace, out: Out) -> int:
-    from .exercises import get_exercise
     from .lab import run_checks
 
-    ctx = _ctx(args)
+    numbers = _exercise_numbers(args)
+    ctx = _ctx(args, _exercise(numbers[0]) if len(numbers) == 1 else None)
     report, failed = [], 0
-    for number in _exercise_numbers(args):
-        exercise = get_exercise(number)
+    for number in numbers:
+        exercise = _exercise(number)
         results = run_checks(ctx, exercise)
         failed += sum(not r.passed for r in results)
         report.append({"exercise": number, "title": exercise.title, "checks": [r.to_dict() for r in results]})
         if not out.as_json:
-            print(f"Exercise {number}: {exercise.title}")
-            for r in results:
-                print(f"  [{'PASS' if r.passed else 'FAIL'}] {r.title}: {r.observed}")
-                if not r.passed and r.hint:
-                    print(f"         hint: {r.hint}")
+            out.progress(format_checks(number, exercise.title, results))
     total = sum(len(e["checks"]) for e in report)
-    out.result({"svc": ctx.svc, "passed": total - failed, "failed": failed, "exercises": report})
-    if failed:
-        print(f"{failed} of {total} checks failed", file=sys.stderr)
-        return 1
-    if not out.as_json:
-        print(f"All {total} checks passed.")
-    return 0
+    out.result({"svc": ctx.svc, "passed": total - failed, "failed": failed, "exercises": report},
+               f"{failed} of {total} checks failed." if failed else f"All {total} checks passed.")
+    return EXIT_CHECKS_FAILED if failed else EXIT_OK
 
 
 def cmd_lab_teardown(args: argparse.Namespace, out: Out) -> int:
-    from .exercises import get_exercise
+    from .lab import apply_teardown, teardown_plan
 
-    ctx = _ctx(args)
+    numbers = sorted(_exercise_numbers(args), reverse=True)  # later exercises depend on earlier ones
+    ctx = _ctx(args, _exercise(numbers[0]) if len(numbers) == 1 else None)
+    plans = {n: teardown_plan(ctx, _exercise(n)) for n in numbers}
+    everything = [d for n in numbers for d in plans[n]]
+    if not args.yes:
+        out.result({"dry_run": True, "svc": ctx.svc, "target": ctx.aws.target.describe(), "plan": everything},
+                   format_plan(everything) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
+        return EXIT_OK
     results = []
-    for number in sorted(_exercise_numbers(args), reverse=True):  # later exercises depend on earlier ones
-        exercise = get_exercise(number)
-        if exercise.teardown is not None:
-            results.extend(exercise.teardown(ctx, out.progress))
-    out.result({"svc": ctx.svc, "steps": [r.to_dict() for r in results]},
-               f"Teardown done: {sum(r.changed for r in results)} resource(s) removed.")
-    return 0
+    for n in numbers:
+        results += apply_teardown(ctx, _exercise(n), plans[n], out.progress)
+    out.result({"dry_run": False, "svc": ctx.svc, "target": ctx.aws.target.describe(), "results": results},
+               format_results(results))
+    if any(r.status == "failed" for r in results):
+        raise LabError("some resources could not be removed (see above)", "TeardownFailed")
+    return EXIT_OK
 
 
 def cmd_predict(args: argparse.Namespace, out: Out) -> int:
@@ -189,7 +244,7 @@ def cmd_monitor(args: argparse.Namespace, out: Out) -> int:
     from .aws import Aws
 
     view = monitor.overview(monitor.collect(Aws(target_from_args(args))), stuck_after_min=args.stuck_after)
-    out.result(view.to_dict(), monitor.format_overview(view))
+    out.result(view.to_dict(), format_overview(view))
     return 0
 
 
@@ -201,13 +256,12 @@ def cmd_monitor_cleanup(args: argparse.Namespace, out: Out) -> int:
     plan = monitor.cleanup_plan(aws, args.student)
     if not args.yes:
         out.result({"dry_run": True, "plan": plan},
-                   monitor.format_plan(plan) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
+                   format_plan(plan) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
         return 0
     results = monitor.apply_cleanup(aws, plan, out.progress)
-    out.result({"dry_run": False, "results": results}, monitor.format_results(results))
+    out.result({"dry_run": False, "results": results}, format_results(results))
     if any(r.status == "failed" for r in results):
-        print("some resources could not be removed (see above)", file=sys.stderr)
-        return 1
+        raise LabError("some resources could not be removed (see above)", "CleanupFailed")
     return 0
 
 
@@ -228,13 +282,16 @@ def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument("--json", action="store_true", help="print one JSON document (accepted anywhere)")
     common.add_argument("--aws", action="store_true", help="use a real AWS account (default: the sandbox)")
     common.add_argument("--profile", help="AWS profile (implies --aws)")
     common.add_argument("--region", help=f"AWS region (default {DEFAULT_REGION} or the profile's)")
     common.add_argument("--endpoint-url", help="sandbox endpoint (default $AWS_ENDPOINT_URL or http://127.0.0.1:4566)")
 
-    parser = argparse.ArgumentParser(prog="python -m backend", description="MLOps-on-AWS lab: sandbox, course, lab.")
+    parser = argparse.ArgumentParser(prog="mlops-lab", description="MLOps-on-AWS lab: sandbox, course, lab. "
+                                     "(Also: python -m backend.)", epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sandbox", parents=[common], help="run the embedded local AWS in the foreground")
@@ -255,17 +312,23 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="run, check or undo the exercises").add_subparsers(dest="lab_command", required=True)
     p = lab.add_parser("run", parents=[common], help="run an exercise's steps")
     p.add_argument("exercise", type=int)
-    p.add_argument("--svc", required=True, help="your service name")
+    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
     p.add_argument("--step", help="run only this step id")
-    p.add_argument("--plan", action="store_true", help="print the code each step would run; change nothing")
+    p.add_argument("--plan", action="store_true",
+                   help="dry run: what each step would do now (create/update/none, why, its code); change nothing")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
     p.set_defaults(func=cmd_lab_run)
     p = lab.add_parser("check", parents=[common], help="check my progress")
     p.add_argument("exercise", type=int, nargs="?")
-    p.add_argument("--svc", required=True)
+    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
     p.set_defaults(func=cmd_lab_check)
-    p = lab.add_parser("teardown", parents=[common], help="remove what the lab created")
+    p = lab.add_parser("teardown", parents=[common],
+                       help="list what the lab created for you (dry run); remove it with --yes")
     p.add_argument("exercise", type=int, nargs="?")
-    p.add_argument("--svc", required=True)
+    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
+    p.add_argument("--yes", action="store_true", help="carry it out (default: dry run)")
     p.set_defaults(func=cmd_lab_teardown)
     p = sub.add_parser("monitor", parents=[common], help="class overview (instructors)")
     p.add_argument("--stuck-after", type=float, default=30.0, help="minutes without progress that count as stuck")
@@ -281,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", parents=[common], help="score records on a deployment of the model")
     p.add_argument("--target", choices=["local", "lambda", "ec2", "sagemaker"], default="local")
-    p.add_argument("--svc", required=True)
+    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--record", help="a JSON object (or list) with the 12 features")
     source.add_argument("--csv", help="a CSV file with the 12 feature columns")
@@ -289,21 +352,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlops-aws-lab")
+    except PackageNotFoundError:  # run from the source tree without installing
+        import tomllib
+
+        with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["version"]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv  # accepted anywhere on the line, before or after the sub-command
+    argv = [a for a in argv if a != "--json"]
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = Out(getattr(args, "json", False))
+    args.json = as_json
+    out = Out(as_json)
     try:
         return args.func(args, out)
     except KeyboardInterrupt:
         return 130
-    except (InvalidServiceName, KeyError) as exc:
+    except (UsageError, InvalidServiceName) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except Exception as exc:  # the boundary: one line, never a traceback
         endpoint = None
         if not (getattr(args, "aws", False) or getattr(args, "profile", None)):
             endpoint = Target.sandbox(endpoint_url=getattr(args, "endpoint_url", None)).endpoint_url
         err: LabError = explain(exc, endpoint)
         print(f"error: {err.message}", file=sys.stderr)
-        return 1
+        return EXIT_AWS

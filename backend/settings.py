@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from .aws import Target
 from .config import DEFAULT_REGION, user_data_dir
+from .errors import LabError
 from .names import propose_svc, validate_svc
 
 log = logging.getLogger(__name__)
@@ -38,27 +43,73 @@ def settings_path():
     return user_data_dir() / "settings.json"
 
 
+class SettingsDamaged(LabError):
+    """The settings file exists but cannot be read: it is kept aside, never silently replaced."""
+
+
+def _read(path) -> LabSettings:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    settings = LabSettings(**{k: v for k, v in data.items() if k in LabSettings.__dataclass_fields__})
+    validate_svc(settings.svc)
+    return settings
+
+
+def _damaged(path, exc: Exception) -> SettingsDamaged:
+    aside = path.with_name(path.name + ".damaged")
+    if not aside.exists():  # keep the first damaged copy: it is the one with the student's old name
+        shutil.copy2(path, aside)
+    log.warning("settings file %s is damaged (%s); a copy is kept as %s", path, exc, aside)
+    return SettingsDamaged(f"Your settings file {path} could not be read ({exc}). A copy is kept as {aside}. "
+                           "Open Setup, enter your service name (the one you used before, so your resources "
+                           "stay yours) and save.", "SettingsDamaged")
+
+
 def load_settings() -> LabSettings:
-    """Return the saved settings; on first use (or a damaged file) defaults with a fresh service name, saved."""
+    """Return the saved settings; on first use defaults with a fresh service name, saved.
+
+    A damaged file raises SettingsDamaged (a copy kept aside): a new service name would orphan the
+    student's resources, so it is never invented in that case.
+    """
     path = settings_path()
     try:
-        data = json.loads(path.read_text())
-        settings = LabSettings(**{k: v for k, v in data.items() if k in LabSettings.__dataclass_fields__})
-        validate_svc(settings.svc)
-        return settings
+        return _read(path)
     except FileNotFoundError:
         pass
-    except (ValueError, TypeError) as exc:
-        log.warning("ignoring unreadable settings %s: %s", path, exc)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise _damaged(path, exc) from exc
     settings = LabSettings(svc=propose_svc())
     save_settings(settings)
     return settings
 
 
+def saved_svc() -> str | None:
+    """Return the service name saved in Setup, or None when nothing is saved yet (never invents one)."""
+    path = settings_path()
+    try:
+        return _read(path).svc
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise _damaged(path, exc) from exc
+
+
 def save_settings(settings: LabSettings) -> None:
-    """Write the settings file (no credentials are ever stored: only the profile's name)."""
+    """Write the settings file atomically (no credentials are ever stored: only the profile's name).
+
+    A unique temp file in the same folder, fsync, rename: a crash or a second tab saving at the same
+    moment leaves either the old file or the new one, never half of one.
+    """
     path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2))
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(asdict(settings), indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

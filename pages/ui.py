@@ -14,8 +14,8 @@ from backend import s3
 from backend.aws import Aws, Target
 from backend.errors import LabError, explain
 from backend.identity import Identity, whoami
-from backend.lab import Exercise, LabContext, Step, run_checks
-from backend.settings import LabSettings, load_settings
+from backend.lab import Exercise, LabContext, Option, PlannedStep, Step, apply_teardown, plan, run_checks, teardown_plan
+from backend.settings import LabSettings, SettingsDamaged, load_settings
 
 
 @st.cache_resource
@@ -25,24 +25,55 @@ def aws_for(target: Target) -> Aws:
 
 
 def settings() -> LabSettings:
-    """Return this browser session's settings, loaded once from the student's settings file."""
+    """Return this browser session's settings, loaded once from the student's settings file.
+
+    A damaged file is reported (kept aside by the backend) and yields settings without a service
+    name, so every page sends the student to Setup instead of inventing a new name.
+    """
     if "lab_settings" not in st.session_state:
-        st.session_state["lab_settings"] = load_settings()
+        try:
+            st.session_state["lab_settings"] = load_settings()
+            st.session_state.pop("lab_settings_problem", None)
+        except SettingsDamaged as err:
+            st.session_state["lab_settings_problem"] = err.message
+            return LabSettings()
     return st.session_state["lab_settings"]
 
 
-# Page options that steps read (widget key -> option name); see LabContext.options.
-STEP_OPTIONS = {"ex3_use_lab_role": "use_lab_role", "ex3_include_input": "include_input", "ex3_timestamp": "timestamp",
-                "ex4_instance_type": "instance_type", "ex4_open_to_class": "open_to_class",
-                "ex4_recreate_key": "recreate_key",
-                "ex5_use_lab_role": "use_lab_role", "ex5_instance_type": "instance_type"}
+def option_key(exercise: Exercise, option: Option) -> str:
+    return f"ex{exercise.number}_opt_{option.name}"
 
 
-def lab_context() -> LabContext:
-    """Return the LabContext of the current settings and the options chosen on the pages."""
+def lab_context(exercise: Exercise | None = None) -> LabContext:
+    """Return the LabContext of the current settings and the exercise's options as chosen on its page."""
     current = settings()
-    options = {name: st.session_state[key] for key, name in STEP_OPTIONS.items() if key in st.session_state}
+    options = {}
+    if exercise is not None:
+        options = {o.name: st.session_state[option_key(exercise, o)] for o in exercise.options
+                   if st.session_state.get(option_key(exercise, o)) not in (None, "")}
     return LabContext(aws_for(current.target()), current.svc, options)
+
+
+def options_panel(exercise: Exercise, ctx: LabContext, expanded: bool = False) -> None:
+    """The exercise's declared options as widgets (the CLI takes the same ones as --option NAME=VALUE)."""
+    if not exercise.options:
+        return
+    with st.expander("Options", expanded=expanded, key=f"ex{exercise.number}_options_expander"):
+        for option in exercise.options:
+            key = option_key(exercise, option)
+            if option.kind is bool:
+                st.checkbox(option.label, value=bool(option.get(ctx)), help=option.help or None, key=key)
+            elif option.choices:
+                current = option.get(ctx)
+                st.selectbox(option.label, option.choices, index=option.choices.index(current)
+                             if current in option.choices else 0, help=option.help or None, key=key)
+            else:
+                try:
+                    default = str(option.get(ctx))
+                except Exception as exc:  # e.g. the public address could not be found: the student types it
+                    default = ""
+                    st.caption(explain(exc, ctx.aws.target.endpoint_url).message)
+                st.text_input(option.label, value=default, help=option.help or None, key=key)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -58,9 +89,14 @@ def identity_or_error(target: Target) -> tuple[Identity | None, LabError | None]
         return None, explain(exc, target.endpoint_url)
 
 
-def require_connection() -> LabContext:
+def require_connection(exercise: Exercise | None = None) -> LabContext:
     """Return the lab context, or explain what is wrong and stop the page."""
-    ctx = lab_context()
+    current = settings()
+    if not current.svc:
+        st.error(st.session_state.get("lab_settings_problem") or "No service name yet: choose one in Setup.")
+        page_link("pages/setup.py", "Open Setup", ":material/settings:")
+        st.stop()
+    ctx = lab_context(exercise)
     _, error = identity_or_error(ctx.aws.target)
     if error is not None:
         st.error(error.message)
@@ -98,12 +134,19 @@ def run_with_status(label: str, action: Callable[[Callable[[str], None]], object
     return result
 
 
-def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext) -> None:
-    """One step: explanation, the code the button runs (with the student's values), the button, the result."""
+PLAN_WORDS = {"create": ("Will create", ":material/add_circle:"), "update": ("Will update", ":material/sync:"),
+              "none": ("Nothing to do", ":material/check_circle:"), "refuse": ("Will refuse", ":material/block:")}
+
+
+def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, planned: PlannedStep | None = None) -> None:
+    """One step: explanation, what it would do now (the dry run), the code it runs, the button, the result."""
     key = f"ex{exercise.number}_{step.id}"
     st.subheader(f"Step {index} · {step.title}")
     st.markdown(step.explain)
-    with st.expander("What this button runs", expanded=False):
+    if planned is not None:
+        word, icon = PLAN_WORDS[planned.action]
+        (st.error if planned.action == "refuse" else st.caption)(f"{word}: {planned.reason}", icon=icon)
+    with st.expander("What this button runs", expanded=False, key=f"{key}_code_expander"):
         st.code(step.code(ctx), language="python")
     if st.button(step.title, key=f"{key}_run", type="primary"):
         result = run_with_status(step.title, lambda progress: step.run(ctx, progress), ctx)
@@ -112,7 +155,7 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext) -> N
     if result is not None:
         (st.success if result.changed else st.info)(result.summary, icon=":material/check_circle:")
         if result.details:
-            with st.expander("Details", expanded=False):
+            with st.expander("Details", expanded=False, key=f"{key}_details_expander"):
                 st.json(result.details)
 
 
@@ -140,31 +183,63 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
                      icon=":material/close:")
 
 
+def deletion_table(plan: list) -> pd.DataFrame:
+    """A teardown or cleanup plan as a table: what, whose, what will be done, why."""
+    return pd.DataFrame({"": ["delete" if d.allowed else "keep" for d in plan],
+                         "kind": [d.kind for d in plan], "name": [d.name for d in plan],
+                         "action": [d.action if d.allowed else "left alone" for d in plan],
+                         "why": [d.why for d in plan]})
+
+
 def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
-    """A guarded button that removes what the exercise created."""
+    """Clean-up: the list of what would go (a dry run), a confirmation naming the account, then the deleter."""
     if exercise.teardown is None:
         return
-    with st.expander("Clean up this exercise", expanded=False):
-        st.write("Removes every resource of this exercise for your service name. Your local downloads stay.")
-        confirm = st.checkbox("Yes, delete them", key=f"ex{exercise.number}_teardown_confirm")
-        if st.button("Delete", key=f"ex{exercise.number}_teardown_run", disabled=not confirm):
-            results = run_with_status("Cleaning up", lambda progress: exercise.teardown(ctx, progress), ctx)
+    key = f"ex{exercise.number}_teardown"
+    with st.expander("Clean up this exercise", expanded=False, key=f"{key}_expander"):
+        try:
+            deletions = teardown_plan(ctx, exercise)
+        except Exception as exc:
+            show_error(exc, ctx)
+            return
+        if not deletions:
+            st.info("Nothing of this exercise exists for your service name.")
+            return
+        allowed = [d for d in deletions if d.allowed]
+        st.write(f"Only resources tagged for **{ctx.svc}** are deleted; their tags are read again right before "
+                 "each deletion. Your local downloads stay.")
+        st.dataframe(deletion_table(deletions), hide_index=True, width="stretch")
+        account, _ = identity_or_error(ctx.aws.target)
+        where = f"account {account.account} ({ctx.aws.target.describe()})" if account else ctx.aws.target.describe()
+        confirm = st.checkbox(f"Yes, delete these {len(allowed)} resource(s) from {where}",
+                              key=f"{key}_confirm", disabled=not allowed)
+        if st.button("Delete", key=f"{key}_run", disabled=not (confirm and allowed), type="primary"):
+            results = run_with_status(
+                "Cleaning up", lambda progress: apply_teardown(ctx, exercise, deletions, progress), ctx)
+            st.session_state.pop(f"{key}_confirm", None)
             if results is not None:
-                for r in results:
-                    st.write(r.summary)
                 for step in exercise.steps:
                     st.session_state.pop(f"ex{exercise.number}_{step.id}_result", None)
+                st.session_state.pop(f"ex{exercise.number}_checks", None)
+                st.rerun()
 
 
 def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None) -> None:
-    """The standard exercise page: intro, every step, extra content, checks, cleanup."""
+    """The standard exercise page: intro, options, every step with its plan, extra content, checks, cleanup."""
     st.title(f"Exercise {exercise.number} · {exercise.title}")
-    ctx = require_connection()
+    ctx = require_connection(exercise)
     st.caption(f"Service name **{ctx.svc}** · {ctx.aws.target.describe()}")
     st.markdown(exercise.intro)
+    options_panel(exercise, ctx)
+    ctx = lab_context(exercise)  # with the options as just chosen
+    try:
+        planned = {p.step: p for p in plan(ctx, exercise)}
+    except Exception as exc:  # the steps still show; their buttons explain the same error
+        show_error(exc, ctx)
+        planned = {}
     for index, step in enumerate(exercise.steps, 1):
         st.divider()
-        step_panel(exercise, index, step, ctx)
+        step_panel(exercise, index, step, ctx, planned.get(step.id))
     if extra is not None:
         st.divider()
         extra(ctx)
