@@ -109,6 +109,30 @@ class LabNames:
     def sagemaker_role(self) -> str:
         return f"sagemaker-{self.svc}-role"
 
+    @property
+    def sagemaker_policy(self) -> str:
+        return f"sagemaker-{self.svc}-policy"
+
+    @property
+    def sagemaker_bucket(self) -> str:
+        """MLflow uploads the model artifact here ("sagemaker" in the name: learner labs' LabRole may read it)."""
+        return f"sagemaker-{self.svc}"
+
+    @property
+    def serving_repository(self) -> str:
+        """MLflow's serving image (mlflow.sagemaker.DEFAULT_IMAGE_NAME): one per account, shared by the class."""
+        return "mlflow-pyfunc"
+
+    @property
+    def endpoint_config_prefix(self) -> str:
+        """MLflow names the endpoint's configs this prefix + 20 hex characters."""
+        return _mlflow_prefix(self.endpoint, "-config-")
+
+    @property
+    def endpoint_model_prefix(self) -> str:
+        """MLflow names the endpoint's models this prefix + 20 hex characters."""
+        return _mlflow_prefix(self.endpoint, "-model-")
+
 
 def tags_text(tags: dict[str, str]) -> str:
     """Return tags as text, for resources that cannot carry tags (a Lambda layer's description)."""
@@ -122,3 +146,16 @@ def tags_from_text(text: str | None) -> dict[str, str]:
         return {}
     pairs = (item.partition("=") for item in text[start + 1:end].split())
     return {k: v for k, sep, v in pairs if sep and k.startswith("lab:")}
+
+
+MLFLOW_ID_LENGTH = 20  # mlflow.sagemaker._get_unique_name: uuid4().hex[:20]
+
+
+def _mlflow_prefix(endpoint: str, infix: str) -> str:
+    # mlflow.sagemaker._get_unique_name: SageMaker names stop at 63 characters, so MLflow
+    # middle-truncates the endpoint name (keeping both ends, joined by "---") before the suffix.
+    room = 63 - len(infix) - MLFLOW_ID_LENGTH
+    if len(endpoint) > room:
+        head = (room - 3) // 2
+        endpoint = f"{endpoint[:head]}---{endpoint[-(room - 3 - head):]}"
+    return endpoint + infix
