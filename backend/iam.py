@@ -208,3 +208,23 @@ def delete_policy(aws: Aws, arn: str) -> bool:
             iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
     iam.delete_policy(PolicyArn=arn)
     return True
+
+
+def get_policy(aws: Aws, arn: str) -> dict[str, Any] | None:
+    """Return GetPolicy's Policy (with its Tags), or None if there is no such policy."""
+    try:
+        return aws.client("iam").get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+def tag_role(aws: Aws, name: str, tags: dict[str, str]) -> None:
+    """Add tags to a role, keeping the ones it has (adopting a role made by hand)."""
+    aws.client("iam").tag_role(RoleName=name, Tags=tag_list(tags))
+
+
+def tag_policy(aws: Aws, arn: str, tags: dict[str, str]) -> None:
+    """Add tags to a managed policy, keeping the ones it has."""
+    aws.client("iam").tag_policy(PolicyArn=arn, Tags=tag_list(tags))

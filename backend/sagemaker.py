@@ -362,3 +362,8 @@ def mlflow_deploy(aws: Aws, spec: DeploySpec, update: bool = False) -> dict[str,
                                             config=spec.config(aws.region))
         except MlflowException as exc:
             raise LabError(f"MLflow could not deploy {spec.name}: {exc.message}", "MlflowDeployFailed") from exc
+
+
+def add_tags(aws: Aws, arn: str, tags: dict[str, str]) -> None:
+    """Add tags to an endpoint, endpoint config or model, keeping the ones it has."""
+    aws.client("sagemaker").add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
