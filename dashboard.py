@@ -5,14 +5,25 @@ from pages import ui
 
 st.set_page_config(page_title="MLOps on AWS · lab", page_icon=":material/cloud:", layout="wide")
 
+current = ui.settings()
+progress = ui.lab_progress()  # from live checks, cached for seconds; {} when not connected
+
+
+def exercise_page(number: int, path: str, title: str, icon: str, url_path: str) -> st.Page:
+    """An exercise's menu entry, marked done / started from the live checks."""
+    status = progress.get(number)
+    mark = {"done": " ✓", "started": " …"}.get(status.status if status else "", "")
+    return st.Page(path, title=f"{number} · {title}{mark}", url_path=url_path,
+                   icon=ui.PROGRESS_ICONS.get(status.status, icon) if status and status.status != "todo" else icon)
+
+
 student = [
     st.Page("pages/setup.py", title="Setup", icon=":material/settings:", url_path="setup", default=True),
-    st.Page("pages/ex1_credentials.py", title="1 · Credentials", icon=":material/key:", url_path="credentials"),
-    st.Page("pages/ex2_s3.py", title="2 · S3 with boto3", icon=":material/database:", url_path="s3"),
-    st.Page("pages/ex3_lambda.py", title="3 · Lambda batch", icon=":material/bolt:", url_path="lambda"),
-    st.Page("pages/ex4_ec2.py", title="4 · API on EC2", icon=":material/dns:", url_path="ec2"),
-    st.Page("pages/ex5_sagemaker.py", title="5 · SageMaker endpoint", icon=":material/rocket_launch:",
-            url_path="sagemaker"),
+    exercise_page(1, "pages/ex1_credentials.py", "Credentials", ":material/key:", "credentials"),
+    exercise_page(2, "pages/ex2_s3.py", "S3 with boto3", ":material/database:", "s3"),
+    exercise_page(3, "pages/ex3_lambda.py", "Lambda batch", ":material/bolt:", "lambda"),
+    exercise_page(4, "pages/ex4_ec2.py", "API on EC2", ":material/dns:", "ec2"),
+    exercise_page(5, "pages/ex5_sagemaker.py", "SageMaker endpoint", ":material/rocket_launch:", "sagemaker"),
     st.Page("pages/playground.py", title="Prediction playground", icon=":material/science:", url_path="playground"),
     st.Page("pages/s3_browser.py", title="S3 browser", icon=":material/folder_open:", url_path="s3-browser"),
 ]
@@ -23,7 +34,6 @@ instructor = [
 page = st.navigation({"Student": student, "Instructor": instructor})
 
 with st.sidebar:
-    current = ui.settings()
     target = current.target()
     identity, error = ui.identity_or_error(target)
     st.caption(f"**{current.svc}** · {target.describe()}")

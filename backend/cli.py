@@ -217,11 +217,11 @@ def cmd_predict(args: argparse.Namespace, out: Out) -> int:
         try:
             records = json.loads(args.record)
         except json.JSONDecodeError as exc:
-            raise LabError(f"--record is not valid JSON: {exc}", "BadInput") from exc
+            raise UsageError(f"--record is not valid JSON: {exc}") from exc
     else:
         path = Path(args.csv)
         if not path.exists():
-            raise LabError(f"{path}: no such file.", "BadInput")
+            raise UsageError(f"{path}: no such file.")
         records = records_from_csv(path.read_bytes(), path.name)
     ctx = _ctx(args)
     result = predict(ctx, args.target, records, on_progress=out.progress)
@@ -271,8 +271,7 @@ def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
 
     target = target_from_args(args)
     if not target.is_sandbox:
-        raise LabError("seed-class fills the sandbox with a demo class; it never runs against a real account.",
-                       "NotSandbox")
+        raise UsageError("seed-class fills the sandbox with a demo class; it never runs against a real account.")
     students = monitor.seed_class(Aws(target), args.students, out.progress)
     out.result({"students": students}, f"Seeded {len(students)} students ({students[0]} … {students[-1]}).")
     return 0

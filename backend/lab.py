@@ -312,3 +312,36 @@ def apply_teardown(ctx: LabContext, exercise: Exercise, deletions: list[Any],
 
     hook = (lambda item: exercise.on_deleted(ctx, item)) if exercise.on_deleted else None
     return apply_deletions(ctx.aws, ordered(deletions), on_progress, hook)
+
+
+Progression = Literal["done", "started", "todo"]
+
+
+@dataclass(frozen=True)
+class ExerciseProgress:
+    """Where a student stands in one exercise, from live checks (never from remembered clicks)."""
+
+    number: int
+    status: Progression
+    passed: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def progress(ctx: LabContext, exercise: Exercise) -> ExerciseProgress:
+    """Return done (every check passes), started (something of it exists or a check that needs work passes) or todo.
+
+    One observation of the account serves the checks and the teardown plan.
+    """
+    state = exercise.observe(ctx)
+    results = exercise.judge(state)
+    passed = sum(bool(r.passed) for r in results)
+    if passed == len(results):
+        status: Progression = "done"
+    elif exercise.teardown is not None and exercise.teardown(ctx, state):
+        status = "started"
+    else:
+        status = "todo"
+    return ExerciseProgress(exercise.number, status, passed, len(results))

@@ -5,6 +5,7 @@ Pages stay thin: they call these with backend objects; no AWS logic lives here.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
@@ -14,7 +15,8 @@ from backend import s3
 from backend.aws import Aws, Target
 from backend.errors import LabError, explain
 from backend.identity import Identity, whoami
-from backend.lab import Exercise, LabContext, Option, PlannedStep, Step, apply_teardown, plan, run_checks, teardown_plan
+from backend.lab import (CheckResult, Exercise, ExerciseProgress, StepResult, LabContext, Option, PlannedStep, Step, apply_teardown, plan,
+                         progress, run_checks, teardown_plan)
 from backend.settings import LabSettings, SettingsDamaged, load_settings
 
 
@@ -38,6 +40,55 @@ def settings() -> LabSettings:
             st.session_state["lab_settings_problem"] = err.message
             return LabSettings()
     return st.session_state["lab_settings"]
+
+
+PROGRESS_ICONS = {"done": ":material/check_circle:", "started": ":material/pending:", "todo": ":material/radio_button_unchecked:"}
+PROGRESS_SECONDS = 10
+
+
+@st.cache_data(ttl=PROGRESS_SECONDS, show_spinner=False)
+def _progress(target: Target, svc: str) -> dict[int, ExerciseProgress]:
+    from backend.exercises import EXERCISES
+
+    ctx = LabContext(aws_for(target), svc)
+    return {n: progress(ctx, ex) for n, ex in EXERCISES.items()}
+
+
+def lab_progress() -> dict[int, ExerciseProgress]:
+    """Each exercise's progress from live checks (cached a few seconds); {} when not connected or no name yet."""
+    current = settings()
+    if not current.svc:
+        return {}
+    try:
+        return _progress(current.target(), current.svc)
+    except Exception:  # not connected: the pages say why; the menu just shows no marks
+        return {}
+
+
+def progress_changed() -> None:
+    """Forget cached progress after an action, so menus and pages show the state as it is now."""
+    _progress.clear()
+
+
+def next_step_link(exercise: Exercise) -> None:
+    """The end of an exercise page: where to go next, from the live progress."""
+    from backend.exercises import EXERCISES
+
+    st.divider()
+    nxt = exercise.number + 1
+    status = lab_progress().get(exercise.number)
+    if status is not None and status.status != "done":
+        st.info(f"{status.passed} of {status.total} checks of this exercise pass: finish the steps above, "
+                "then check your progress.", icon=":material/flag:")
+    if nxt in EXERCISES:
+        page_link(EXERCISE_PAGES[nxt], f"Next: exercise {nxt} · {EXERCISES[nxt].title}", ":material/arrow_forward:")
+    else:
+        page_link("pages/playground.py", "Next: compare every deployment in the prediction playground",
+                  ":material/arrow_forward:")
+
+
+EXERCISE_PAGES = {1: "pages/ex1_credentials.py", 2: "pages/ex2_s3.py", 3: "pages/ex3_lambda.py",
+                  4: "pages/ex4_ec2.py", 5: "pages/ex5_sagemaker.py"}
 
 
 def option_key(exercise: Exercise, option: Option) -> str:
@@ -121,14 +172,42 @@ def show_error(exc: BaseException, ctx: LabContext | None = None) -> None:
     st.error(explain(exc, endpoint).message)
 
 
-def run_with_status(label: str, action: Callable[[Callable[[str], None]], object], ctx: LabContext | None = None):
-    """Run action(on_progress) inside an st.status box; return its result, or None after showing the error."""
+@dataclass(frozen=True)
+class StepFailure:
+    """A failed action, remembered so it stays visible (red) after the page reruns."""
+
+    label: str
+    message: str
+    lines: tuple[str, ...]  # the progress it had written
+
+    def show(self) -> None:
+        st.error(f"**{self.label} — failed.** {self.message}", icon=":material/error:")
+        if self.lines:
+            st.code("\n".join(self.lines), language="text")
+
+
+def run_with_status(label: str, action: Callable[[Callable[[str], None]], object], ctx: LabContext | None = None,
+                    failure_key: str | None = None):
+    """Run action(on_progress) inside an st.status box; return its result, or None after showing the error.
+
+    With failure_key the failure is also kept in the session, so it is still shown after a rerun.
+    """
+    lines: list[str] = []
+
+    def write(line: str) -> None:
+        lines.append(line)
+        status.write(line)
+
     with st.status(label, expanded=False) as status:
         try:
-            result = action(status.write)
+            result = action(write)
         except Exception as exc:
             status.update(label=f"{label} — failed", state="error", expanded=True)
-            show_error(exc, ctx)
+            endpoint = ctx.aws.target.endpoint_url if ctx else None
+            message = explain(exc, endpoint).message
+            st.error(message)
+            if failure_key:
+                st.session_state[failure_key] = StepFailure(label, message, tuple(lines))
             return None
         status.update(label=f"{label} — done", state="complete")
     return result
@@ -139,41 +218,59 @@ PLAN_WORDS = {"create": ("Will create", ":material/add_circle:"), "update": ("Wi
 
 
 def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, planned: PlannedStep | None = None) -> None:
-    """One step: explanation, what it would do now (the dry run), the code it runs, the button, the result."""
+    """One step: explanation, what it would do now (the dry run), the code it runs, the button, the result.
+
+    A remembered result is shown only while it is still true: once the plan says the step would
+    create again (its resource is gone), the old success is dropped.
+    """
     key = f"ex{exercise.number}_{step.id}"
     st.subheader(f"Step {index} · {step.title}")
     st.markdown(step.explain)
     if planned is not None:
         word, icon = PLAN_WORDS[planned.action]
         (st.error if planned.action == "refuse" else st.caption)(f"{word}: {planned.reason}", icon=icon)
+        if planned.action == "create" and isinstance(st.session_state.get(f"{key}_result"), StepResult):
+            st.session_state.pop(f"{key}_result")
     with st.expander("What this button runs", expanded=False, key=f"{key}_code_expander"):
         st.code(step.code(ctx), language="python")
     if st.button(step.title, key=f"{key}_run", type="primary"):
-        result = run_with_status(step.title, lambda progress: step.run(ctx, progress), ctx)
-        st.session_state[f"{key}_result"] = result
+        result = run_with_status(step.title, lambda progress: step.run(ctx, progress), ctx,
+                                 failure_key=f"{key}_result")
+        if result is not None:
+            st.session_state[f"{key}_result"] = result
+        progress_changed()
+        st.rerun()  # plans, checks and the menu are read again after the change
     result = st.session_state.get(f"{key}_result")
-    if result is not None:
+    if isinstance(result, StepFailure):
+        result.show()
+    elif result is not None:
         (st.success if result.changed else st.info)(result.summary, icon=":material/check_circle:")
         if result.details:
             with st.expander("Details", expanded=False, key=f"{key}_details_expander"):
                 st.json(result.details)
 
 
+@st.cache_data(ttl=PROGRESS_SECONDS, show_spinner=False)
+def _checks(target: Target, svc: str, number: int, options: tuple) -> list[CheckResult]:
+    from backend.exercises import get_exercise
+
+    return run_checks(LabContext(aws_for(target), svc, dict(options)), get_exercise(number))
+
+
 def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
-    """'Check my progress': run the exercise's checks against real state and show pass/fail with hints."""
+    """'Check my progress': the exercise's checks on the account as it is now (read again every few seconds)."""
     key = f"ex{exercise.number}_checks"
     st.subheader("Check my progress")
     st.caption("The checks read your account as it is now: they pass however you did the work.")
-    if st.button("Check my progress", key=f"{key}_run"):
-        try:
-            st.session_state[key] = run_checks(ctx, exercise)
-        except Exception as exc:
-            show_error(exc, ctx)
-            st.session_state.pop(key, None)
-    results = st.session_state.get(key)
-    if not results:
+    if st.button("Check again", key=f"{key}_run"):
+        _checks.clear()
+        progress_changed()
+    try:
+        results = _checks(ctx.aws.target, ctx.svc, exercise.number, tuple(sorted(ctx.options.items())))
+    except Exception as exc:
+        show_error(exc, ctx)
         return
-    passed = sum(r.passed for r in results)
+    passed = sum(bool(r.passed) for r in results)
     st.progress(passed / len(results), text=f"{passed} of {len(results)} checks pass")
     for r in results:
         if r.passed:
@@ -197,6 +294,14 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
         return
     key = f"ex{exercise.number}_teardown"
     with st.expander("Clean up this exercise", expanded=False, key=f"{key}_expander"):
+        report = st.session_state.pop(f"{key}_report", None)
+        if report:
+            failed = [r for r in report if r.status == "failed"]
+            (st.error if failed else st.success)(
+                f"Clean-up: {sum(r.status == 'done' for r in report)} deleted, "
+                f"{sum(r.status == 'skipped' for r in report)} left alone, {len(failed)} failed.")
+            for r in failed:
+                st.error(f"{r.kind} {r.name}: {r.message}")
         try:
             deletions = teardown_plan(ctx, exercise)
         except Exception as exc:
@@ -217,10 +322,12 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
             results = run_with_status(
                 "Cleaning up", lambda progress: apply_teardown(ctx, exercise, deletions, progress), ctx)
             st.session_state.pop(f"{key}_confirm", None)
+            _checks.clear()
+            progress_changed()
             if results is not None:
                 for step in exercise.steps:
                     st.session_state.pop(f"ex{exercise.number}_{step.id}_result", None)
-                st.session_state.pop(f"ex{exercise.number}_checks", None)
+                st.session_state[f"{key}_report"] = results
                 st.rerun()
 
 
@@ -246,6 +353,7 @@ def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None
     st.divider()
     checks_panel(exercise, ctx)
     teardown_panel(exercise, ctx)
+    next_step_link(exercise)
 
 
 def record_fields(record: dict, choices: dict[str, list[str]], key: str) -> dict:
