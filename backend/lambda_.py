@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -167,29 +168,84 @@ def latest_layer_version(aws: Aws, name: str) -> dict[str, Any] | None:
     return client.get_layer_version(LayerName=name, VersionNumber=newest["Version"])
 
 
+# One lock per layer name: two runs in this process (two tabs of the dashboard) check and publish in turn.
+_layer_locks: dict[str, threading.Lock] = {}
+_layer_locks_guard = threading.Lock()
+
+
+def _layer_lock(name: str) -> threading.Lock:
+    with _layer_locks_guard:
+        return _layer_locks.setdefault(name, threading.Lock())
+
+
+def _same_layer(version: dict[str, Any], sha: str, description: str) -> bool:
+    return (version.get("Content", {}).get("CodeSha256") == sha
+            and (version.get("Description") or "") == description)
+
+
 def ensure_layer(aws: Aws, name: str, zip_bytes: bytes, runtime: str, architecture: str = "x86_64",
                  description: str = "", staging: tuple[str, str] | None = None) -> LayerResult:
-    """Publish a layer version unless the newest one has the same bytes.
+    """Publish a layer version unless the newest one has the same bytes and description.
+
+    (Layers cannot carry tags: a description that differs, e.g. one without the lab's tags, is
+    brought in line by a new version.)
 
     Zips over the direct-upload limit go through S3: `staging` is the (bucket, key) to put them in.
+
+    Two runs at the same moment leave one version. Lambda offers no conditional or idempotent
+    PublishLayerVersion (no client token; every call makes a new version), so a check-then-publish
+    races across processes (the CLI and a page) and a lock can only serialise this process's runs.
+    What AWS does allow is deleting a version: after publishing, the versions published since the
+    newest one seen are re-read, and if an identical one is older than ours, ours is deleted and
+    the older one used. Whichever order the calls land in, the oldest identical version stays and
+    every racer returns it. (A function attached to the deleted version in that instant keeps
+    working on AWS, which keeps a copy of a deleted layer version for the functions using it.)
     """
     sha = base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
-    newest = latest_layer_version(aws, name)
-    if newest is not None and newest.get("Content", {}).get("CodeSha256") == sha:
-        return LayerResult(name, newest["LayerVersionArn"], newest["Version"], False)
-    via_s3 = len(zip_bytes) > DIRECT_UPLOAD_LIMIT
-    if via_s3:
-        if staging is None:
-            raise LabError(f"The layer zip is {len(zip_bytes) / 2**20:.0f} MB, over the 50 MB direct upload "
-                           "limit, and no bucket was given to stage it.", "LayerTooLarge")
-        aws.client("s3").put_object(Bucket=staging[0], Key=staging[1], Body=zip_bytes)
-        content = {"S3Bucket": staging[0], "S3Key": staging[1]}
-    else:
-        content = {"ZipFile": zip_bytes}
-    published = aws.client("lambda").publish_layer_version(
-        LayerName=name, Description=description, Content=content, CompatibleRuntimes=[runtime],
-        CompatibleArchitectures=[architecture])
-    return LayerResult(name, published["LayerVersionArn"], published["Version"], True, via_s3)
+    with _layer_lock(name):
+        newest = latest_layer_version(aws, name)
+        if newest is not None and _same_layer(newest, sha, description):
+            return LayerResult(name, newest["LayerVersionArn"], newest["Version"], False)
+        via_s3 = len(zip_bytes) > DIRECT_UPLOAD_LIMIT
+        if via_s3:
+            if staging is None:
+                raise LabError(f"The layer zip is {len(zip_bytes) / 2**20:.0f} MB, over the 50 MB direct upload "
+                               "limit, and no bucket was given to stage it.", "LayerTooLarge")
+            aws.client("s3").put_object(Bucket=staging[0], Key=staging[1], Body=zip_bytes)
+            content = {"S3Bucket": staging[0], "S3Key": staging[1]}
+        else:
+            content = {"ZipFile": zip_bytes}
+        published = aws.client("lambda").publish_layer_version(
+            LayerName=name, Description=description, Content=content, CompatibleRuntimes=[runtime],
+            CompatibleArchitectures=[architecture])
+        twin = _older_twin(aws, name, published["Version"], newest["Version"] if newest else 0, sha, description)
+        if twin is None:
+            return LayerResult(name, published["LayerVersionArn"], published["Version"], True, via_s3)
+        log.info("layer %s: version %s duplicates version %s published at the same moment; deleting it",
+                 name, published["Version"], twin["Version"])
+        try:
+            aws.client("lambda").delete_layer_version(LayerName=name, VersionNumber=published["Version"])
+        except ClientError as err:  # a duplicate left behind is harmless: report, use the older one
+            log.warning("layer %s: could not delete duplicate version %s: %s %s", name, published["Version"],
+                        error_code(err), err)
+        return LayerResult(name, twin["LayerVersionArn"], twin["Version"], False, via_s3)
+
+
+def _older_twin(aws: Aws, name: str, ours: int, seen: int, sha: str, description: str) -> dict[str, Any] | None:
+    """The oldest version published after `seen` and before `ours` with the same content, if any."""
+    client = aws.client("lambda")
+    versions = [v["Version"] for page in client.get_paginator("list_layer_versions").paginate(LayerName=name)
+                for v in page.get("LayerVersions", []) if seen < v["Version"] < ours]
+    for number in sorted(versions):
+        try:
+            version = client.get_layer_version(LayerName=name, VersionNumber=number)
+        except ClientError as err:
+            if is_not_found(err):  # deleted meanwhile by its own racer
+                continue
+            raise
+        if _same_layer(version, sha, description):
+            return version
+    return None
 
 
 def function_policy(aws: Aws, name: str) -> dict[str, Any]:
@@ -259,3 +315,19 @@ def invoke(aws: Aws, name: str, payload: dict[str, Any]) -> tuple[dict[str, Any]
     response = aws.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
     body = response["Payload"].read()
     return (json.loads(body) if body else None), response.get("FunctionError")
+
+
+def get_function_and_tags(aws: Aws, name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """Return a function's configuration and its tags in one call, or None if there is none."""
+    try:
+        response = aws.client("lambda").get_function(FunctionName=name)
+    except ClientError as err:
+        if is_not_found(err):
+            return None
+        raise
+    return response["Configuration"], response.get("Tags") or {}
+
+
+def tag_function(aws: Aws, arn: str, tags: dict[str, str]) -> None:
+    """Add tags to a function, keeping the ones it has (adopting a function made by hand)."""
+    aws.client("lambda").tag_resource(Resource=arn, Tags=tags)
