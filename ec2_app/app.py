@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 import numpy as np
 import onnxruntime as ort
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     model_path: Path = APP_DIR / "model.onnx"
     # Largest list /predict/batch accepts; bigger lists get a 422 naming `records`.
     batch_max: int = Field(default=1000, ge=1, le=100_000)
+    # Largest request body, in bytes: a bigger one gets 413 before it is read (a record's JSON
+    # is about 300 bytes). /predict/batch allows this or RECORD_BYTES per record, if more.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # One thread each: a request scores one record (or a small batch) in well under a
     # millisecond, where thread hand-offs cost more than they save; scale with workers instead.
     ort_intra_op_threads: int = Field(default=1, ge=0)
@@ -184,8 +187,16 @@ class ErrorMessage(BaseModel):
     detail: str = Field(examples=["There was an error parsing the body"])
 
 
-# FastAPI answers 400 (not 422) when the body is not text it can decode at all.
-BAD_BODY = {400: {"model": ErrorMessage, "description": "The body is not UTF-8 JSON text."}}
+# Room per record in /predict/batch's body limit: several times a record's usual JSON.
+RECORD_BYTES = 1024
+# The longest excerpt of the input a 422 echoes (the body of a request can be up to 1 MB).
+EXCERPT_CHARS = 100
+# FastAPI answers 400 (not 422) when the body is not text it can decode at all; BodySizeLimit
+# answers 413.
+BAD_BODY = {
+    400: {"model": ErrorMessage, "description": "The body is not UTF-8 JSON text."},
+    413: {"model": ErrorMessage, "description": "The body is larger than this route accepts."},
+}
 
 
 class ModelLoadError(RuntimeError):
@@ -334,11 +345,23 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _excerpt(value: Any) -> Any:
+    """`value` as a 422 echoes it: as it is if short, else its first EXCERPT_CHARS as text."""
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT_CHARS else value[:EXCERPT_CHARS] + "..."
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=str)
+        return value if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+    return value
+
+
 async def _request_validation_error(request: Request, exc: RequestValidationError) -> Response:
-    # FastAPI's own 422 body, except that echoed inputs JSON cannot hold ({"age": NaN} and
-    # 1e400 parse as floats, "\ud800" as a lone surrogate) come back as text, where the default
-    # handler would fail to render them and answer 500.
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    # FastAPI's own 422 body (each error's field, `loc`, and what is wrong, `msg`), except that
+    # the echoed `input` is an excerpt (a missing field would echo the whole body, once per
+    # missing field), and what JSON cannot hold ({"age": NaN} and 1e400 parse as floats,
+    # "\ud800" as a lone surrogate) comes back as text, where the default handler answers 500.
+    errors = [{**e, "input": _excerpt(e["input"])} if "input" in e else e for e in exc.errors()]
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
 
 
 def _dumps(content: Any) -> bytes:
@@ -349,64 +372,42 @@ def _json(content: Any) -> Response:
     return Response(_dumps(content), media_type="application/json")
 
 
-class PredictFastPath:
-    """ASGI middleware answering valid `POST /predict` requests ahead of FastAPI's routing.
+class BodySizeLimit:
+    """ASGI middleware: 413 for a request body over its path's limit, without reading the body.
 
-    Per request, FastAPI's routing, dependency solving and exception plumbing cost about as
-    much CPU as validating and scoring the record, and /predict must keep up with /health
-    (issue 5: at least 0.7x its requests/s). Here a JSON body that `IncomeRecord` accepts is
-    scored directly, through the same batcher and into the same JSON as the route. Everything
-    else (other paths, other content types, any body the model rejects) goes on to the FastAPI
-    route, which stays the definition of /predict: its OpenAPI entry and 422 answers are its.
+    A Content-Length over the limit is answered at once; a body sent without one (chunked) is
+    counted as the app reads it, and reading stops at the limit. The app is public: one large
+    POST must not take its memory, nor hold up /health while it arrives. (FastAPI's own
+    `max_body_size` answers one case in text/plain and the other in JSON.)
     """
 
-    def __init__(self, app: Any, state: Any) -> None:
+    def __init__(self, app: Any, default: int, limits: dict[str, int]) -> None:
         self.app = app
-        self.state = state
+        self.default = default
+        self.limits = limits
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if not _is_json(scope["headers"]):
-            return await self.app(scope, receive, send)
-        body = b""
-        while True:
+        limit = self.limits.get(scope["path"], self.default)
+        detail = f"The body is larger than the {limit} bytes this route accepts."
+        # "Connection: close" makes the server drop the connection instead of reading the rest.
+        close = {"Connection": "close"}
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            response = JSONResponse({"detail": detail}, status_code=413, headers=close)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def receive_up_to_limit() -> dict:
+            nonlocal received
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        try:
-            record = IncomeRecord.model_validate_json(body)
-        except ValidationError:
-            return await self.app(scope, _replay(body, receive), send)
-        content = _dumps(await self.state.batcher.predict(record))
-        await send({
-            "type": "http.response.start", "status": 200,
-            "headers": [
-                (b"content-length", str(len(content)).encode()),
-                (b"content-type", b"application/json"),
-            ],
-        })
-        await send({"type": "http.response.body", "body": content})
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, detail, headers=close)  # FastAPI answers: the same JSON
+            return message
 
-
-def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name == b"content-type":
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
-    return False
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """A `receive` that hands the already-read body over once, then defers to the server's."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> dict:
-        return pending.pop() if pending else await receive()
-
-    return replay
+        await self.app(scope, receive_up_to_limit, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -440,8 +441,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         exception_handlers={RequestValidationError: _request_validation_error},
     )
-
-    app.add_middleware(PredictFastPath, state=app.state)
+    batch_body_bytes = max(settings.max_body_bytes, settings.batch_max * RECORD_BYTES)
+    app.add_middleware(
+        BodySizeLimit, default=settings.max_body_bytes, limits={"/predict/batch": batch_body_bytes}
+    )
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -455,8 +458,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness and the version of the model being served."""
         return _json({"status": "ok", "model_version": app.state.scorer.model_version})
 
-    # Valid requests are answered by PredictFastPath before they get here; this route answers
-    # the rest (422s) and is what /docs shows. `async def`, as the batcher lives on the loop.
+    # FastAPI validates the body into an IncomeRecord (or answers 422 naming the bad field);
+    # the record joins the others that arrived together for one model run (Batcher).
+    # `async def`, as the batcher lives on the event loop.
     @app.post("/predict", response_model=Prediction, responses=BAD_BODY)
     async def predict(record: IncomeRecord) -> Response:
         """Score one record: the label and the probability of >50K."""
