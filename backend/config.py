@@ -25,3 +25,8 @@ def user_data_dir() -> Path:
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "mlops-lab"
     )
     return Path(base)
+
+
+def sandbox_credentials_path() -> Path:
+    """The sandbox's own keys (a per-install secret, mode 0600): made and read by backend/aws.py."""
+    return user_data_dir() / "sandbox-credentials.json"

@@ -257,7 +257,7 @@ def test_mlflow_environment_points_boto3_at_the_sandbox_then_restores(monkeypatc
     with sagemaker.mlflow_environment(aws):
         client = boto3.client("s3")
         assert client.meta.endpoint_url == "http://127.0.0.1:4999"
-        assert client._request_signer._credentials.access_key == "testing"
+        assert client._request_signer._credentials.access_key == aws.client_env()["AWS_ACCESS_KEY_ID"]
         assert "AWS_PROFILE" not in os.environ and "AWS_ENDPOINT_URL_S3" not in os.environ
     assert dict(os.environ) == before
 

@@ -116,8 +116,9 @@ def _routes_middleware(app: WsgiApp, routes: dict[str, Route]) -> WsgiApp:
 class MotoWsgiServer:
     """moto's server app (as ThreadedMotoServer builds it) on a thread, plus the sandbox's routes."""
 
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
-        self._host, self._port, self._routes = host, port, routes
+    def __init__(self, host: str, port: int, routes: dict[str, Route],
+                 wrap: Callable[[WsgiApp], WsgiApp] = lambda app: app) -> None:
+        self._host, self._port, self._routes, self._wrap = host, port, routes, wrap
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -131,7 +132,8 @@ class MotoWsgiServer:
             create_backend_app,
         )
 
-        app = _routes_middleware(DomainDispatcherApplication(create_backend_app), self._routes)
+        # wrap: the sandbox's guard (guard.py), in front of everything, routes included.
+        app = self._wrap(_routes_middleware(DomainDispatcherApplication(create_backend_app), self._routes))
         # Bind here, not in the thread (ThreadedMotoServer hangs on a taken port) and not in
         # werkzeug (which prints and calls sys.exit): a taken port is an OSError for the caller.
         # The backlog is sized for bursts of uploads (socketserver's default is 5).
@@ -429,3 +431,40 @@ def install_scoped_iam(patches: Patches, host: MotoLambdaHost) -> None:
         return None
 
     patches.set(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate)
+
+
+# --- keys moto issued (read by the guard) -------------------------------------------------------
+
+def issued_key(access_key_id: str) -> Any:
+    """Return the guard.Key of an active access key moto issued, or None.
+
+    Read, never patched: `moto.iam.models.iam_backends[account][partition].access_keys` (IAM users'
+    keys and the temporary keys behind STS credentials, `AccessKey.secret_access_key`, `.status`),
+    and for temporary keys `moto.sts.models.sts_backends[account][partition].assumed_roles`
+    (`session_token`, naive-UTC `expiration`). Plain dict access: BackendDict's [] would create
+    backends for accounts nobody used.
+    """
+    import calendar
+
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    from .guard import Key
+
+    for account_id, account in list(dict.items(iam_backends)):
+        for partition, backend in list(dict.items(account)):
+            key = backend.access_keys.get(access_key_id)
+            if key is None:
+                continue
+            if key.status != "Active":
+                return None
+            if key.role_arn is None and not access_key_id.startswith("ASIA"):
+                return Key(key.secret_access_key)  # an IAM user's long-term key
+            sts_account = dict.get(sts_backends, account_id) or {}
+            sts = dict.get(sts_account, partition)
+            for role in list(sts.assumed_roles if sts is not None else ()):
+                if role.access_key_id == access_key_id:
+                    return Key(key.secret_access_key, role.session_token,
+                               float(calendar.timegm(role.expiration.timetuple())))
+            return None
+    return None

@@ -21,20 +21,21 @@ from typing import Any, Protocol
 
 import moto
 
+from ..aws import sandbox_credentials
 from ..config import COURSE_BUCKET, COURSE_DIR, COURSE_FILES, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from ..errors import LabError
 from . import moto_hooks
+from .guard import Guard
 
 log = logging.getLogger(__name__)
 
-SANDBOX_HOST = "127.0.0.1"  # never 0.0.0.0: the sandbox has no authentication
+SANDBOX_HOST = "127.0.0.1"  # never 0.0.0.0: loopback only, even though every request must be signed
 SANDBOX_ID = "mlops-lab-sandbox"
 HEALTH_PATH = "/_lab/health"
 COURSE_TAGS = {"lab:course": "mlops-aws"}
 # The sandbox runs Lambda with the local interpreter, so its course layer is the local build;
 # layer_file.zip beside it targets python3.12 manylinux for real AWS.
 LOCAL_LAYER_FILE = "layer_file.local.zip"
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 class Compute(Protocol):
@@ -119,6 +120,7 @@ class Sandbox:
         self.startup_seconds: float | None = None
         self.startup_phases: dict[str, float] = {}
         self._ready = False
+        self._credentials: dict[str, str] | None = None  # the sandbox's own keys, read at start
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -135,7 +137,13 @@ class Sandbox:
             if not self.log_requests:
                 logging.getLogger("werkzeug").setLevel(logging.WARNING)
             moto_hooks.enable_aws_managed_policies(self.patches)
-            server = moto_hooks.MotoWsgiServer(SANDBOX_HOST, self.requested_port, {HEALTH_PATH: self._health})
+            self._credentials = sandbox_credentials()
+            # Only signed requests from this machine's own names get through (guard.py); the
+            # health route needs no signature.
+            guard = Guard.wrapping(own_keys=self._own_keys, issued_key=moto_hooks.issued_key,
+                                   open_paths={HEALTH_PATH})
+            server = moto_hooks.MotoWsgiServer(SANDBOX_HOST, self.requested_port, {HEALTH_PATH: self._health},
+                                               wrap=guard)
             try:
                 self._host_port = server.start()
             except OSError as exc:
@@ -214,11 +222,27 @@ class Sandbox:
         return next((c for c in self._compute if c.name == name), None)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """Return a boto3 client for this sandbox with the fake credentials."""
+        """Return a boto3 client for this sandbox with the sandbox's own keys."""
         import boto3
 
         return boto3.client(service, region_name=region or self.region, endpoint_url=self.url,
-                            **FAKE_CREDENTIALS)
+                            **(self._credentials or sandbox_credentials()))
+
+    def _own_keys(self) -> dict[str, str]:
+        """The keys the guard accepts as the sandbox's own: those read at start, and the key file's now.
+
+        Re-read (cached by the file's identity) so that clients and sandbox agree even when the file
+        is made again while the sandbox runs, or in tests that give each test its own data folder.
+        """
+        keys = {}
+        try:
+            current = sandbox_credentials(create=False)
+        except LabError:  # damaged since start: the keys read at start still hold
+            current = None
+        for creds in (self._credentials, current):
+            if creds:
+                keys[creds["aws_access_key_id"]] = creds["aws_secret_access_key"]
+        return keys
 
     # --- state -------------------------------------------------------------------------------
     def seed_course(self) -> SeedResult:
@@ -248,7 +272,16 @@ class Sandbox:
         return self.seed
 
     def _post(self, path: str) -> None:
-        req = urllib.request.Request(f"{self.url}{path}", method="POST", data=b"")
+        # Signed like any client's request: the guard lets nothing unsigned reach /moto-api/.
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        creds = self._credentials or sandbox_credentials()
+        signed = AWSRequest("POST", f"{self.url}{path}", data=b"")
+        SigV4Auth(Credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"]), "moto",
+                  self.region).add_auth(signed)
+        req = urllib.request.Request(f"{self.url}{path}", method="POST", data=b"", headers=dict(signed.headers))
         with urllib.request.urlopen(req, timeout=10):
             pass
 

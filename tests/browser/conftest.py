@@ -68,7 +68,7 @@ def app_env(tmp_path_factory):
                     logs / "sandbox.log")
     dashboard = None
     try:
-        wait_for(f"http://127.0.0.1:{sandbox_port}/moto-api/", sandbox, logs / "sandbox.log")
+        wait_for(f"http://127.0.0.1:{sandbox_port}/_lab/health", sandbox, logs / "sandbox.log")
         dashboard = start([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port",
                            str(dashboard_port), "--server.address", "127.0.0.1", "--server.headless", "true"],
                           env, logs / "dashboard.log")

@@ -2,13 +2,12 @@
 import json
 import time
 
-import boto3
 import pytest
 
 from backend.aws import Aws, Target
 from backend.exercises import get_exercise
 from backend.exercises.ex3_lambda import run_batch
-from backend.lab import LabContext, apply, run_checks
+from backend.lab import LabContext, apply, apply_teardown, plan, run_checks, teardown_plan
 from backend.names import propose_svc
 
 BAD_CSV = b"age,work_class,education\n39,Local-gov,Masters\n"  # most columns missing
@@ -19,7 +18,7 @@ def deployed(sandbox_process):
     ctx = LabContext(Aws(Target.sandbox(endpoint_url=sandbox_process)), propose_svc("lambda"))
     apply(ctx, get_exercise(3).steps[:-1])  # everything but the test upload
     yield ctx
-    get_exercise(3).teardown(ctx)
+    apply_teardown(ctx, get_exercise(3), teardown_plan(ctx, get_exercise(3)))
 
 
 def test_upload_gives_predictions_logs_and_green_checks(deployed):
@@ -28,6 +27,7 @@ def test_upload_gives_predictions_logs_and_green_checks(deployed):
     checks = {r.id: r for r in run_checks(deployed, get_exercise(3))}
     assert all(r.passed for r in checks.values()), [r for r in checks.values() if not r.passed]
     assert "succeeded" in checks["logs"].observed
+    assert {p.action for p in plan(deployed, get_exercise(3))} == {"none"}  # a second run would change nothing
 
 
 def test_a_broken_csv_gives_an_error_report_and_no_predictions(deployed):
@@ -62,9 +62,10 @@ def test_twenty_uploads_at_once_give_twenty_outputs(deployed):
 def test_teardown_leaves_nothing_tagged_for_the_student(sandbox_process):
     ctx = LabContext(Aws(Target.sandbox(endpoint_url=sandbox_process)), propose_svc("gone"))
     apply(ctx, get_exercise(3).steps[:-1])
-    get_exercise(3).teardown(ctx)
-    tagging = boto3.client("resourcegroupstaggingapi", endpoint_url=sandbox_process, region_name="eu-central-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    deletions = teardown_plan(ctx, get_exercise(3))
+    assert deletions and all(d.allowed for d in deletions)
+    assert {r.status for r in apply_teardown(ctx, get_exercise(3), deletions)} == {"done"}
+    tagging = ctx.aws.client("resourcegroupstaggingapi")
     left = tagging.get_resources(TagFilters=[{"Key": "lab:student", "Values": [ctx.svc]}])["ResourceTagMappingList"]
     assert left == []
 

@@ -12,6 +12,7 @@ import boto3
 import psutil
 import pytest
 
+from backend.aws import Aws, Target
 from backend.config import COURSE_BUCKET, COURSE_FILES, PROJECT_ROOT
 from backend.sandbox import Sandbox, SandboxError, get_sandbox_info, sandbox_is_running
 
@@ -33,7 +34,9 @@ def test_course_layer_is_the_local_build(sandbox, sandbox_aws, course_dir):
 
 
 def test_plain_boto3_reaches_it_through_aws_endpoint_url(sandbox, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.url)
+    # As a student's shell after the `export …` line `make run` prints (the sandbox's own keys).
+    for name, value in Aws(Target.sandbox(endpoint_url=sandbox.url)).client_env().items():
+        monkeypatch.setenv(name, value)
     s3 = boto3.session.Session().client("s3", region_name="eu-central-1")
     assert COURSE_BUCKET in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
