@@ -282,14 +282,19 @@ def instance_tags(instance: dict[str, Any]) -> dict[str, str]:
 
 
 def run_instance(aws: Aws, *, image_id: str, instance_type: str, key_name: str, group_id: str,
-                 user_data: str, tags: dict[str, str]) -> dict[str, Any]:
-    """Launch one instance (its volume tagged like it); return its description."""
+                 user_data: str, tags: dict[str, str], client_token: str | None = None) -> dict[str, Any]:
+    """Launch one instance (its volume tagged like it); return its description.
+
+    With a client_token, AWS launches at most one instance per token: a repeat returns the first
+    launch's instance (IdempotentParameterMismatch if the parameters differ).
+    """
+    extra = {"ClientToken": client_token} if client_token else {}
     response = aws.client("ec2").run_instances(
         ImageId=image_id, InstanceType=instance_type, KeyName=key_name, SecurityGroupIds=[group_id],
         UserData=user_data, MinCount=1, MaxCount=1,
         MetadataOptions={"HttpTokens": "required"},  # IMDSv2 only
         TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list(tags)},
-                           {"ResourceType": "volume", "Tags": tag_list(tags)}])
+                           {"ResourceType": "volume", "Tags": tag_list(tags)}], **extra)
     return response["Instances"][0]
 
 
@@ -352,3 +357,26 @@ def console_output(aws: Aws, instance_id: str) -> str:
     """Return the instance's console output (boot log, user data's output), '' if there is none yet."""
     # botocore decodes the API's base64 (handlers.decode_console_output).
     return aws.client("ec2").get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+
+
+def api_base_url(aws: Aws, instance_id: str, public_ip: str | None, port: int) -> str | None:
+    """Return the base URL where a running instance serves `port` (http://<public ip>:<port>), or None.
+
+    In the sandbox the instance's app runs behind a local address that the sandbox publishes on its
+    health route (an instance there has no reachable public IP): the one thing read from the
+    sandbox that AWS would answer with the instance's public IP.
+    """
+    if not aws.target.is_sandbox:
+        return f"http://{public_ip}:{port}" if public_ip else None
+    from .sandbox import get_sandbox_info
+
+    info = get_sandbox_info(aws.target.endpoint_url or "")
+    if info is None:
+        return None
+    entry = (info.compute or {}).get("ec2", {}).get("instances", {}).get(instance_id) or {}
+    return entry.get("address")
+
+
+def tag_resource(aws: Aws, resource_id: str, tags: dict[str, str]) -> None:
+    """Add tags to an EC2 resource (instance, security group, key pair by its key-… id), keeping its others."""
+    aws.client("ec2").create_tags(Resources=[resource_id], Tags=tag_list(tags))

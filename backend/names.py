@@ -100,6 +100,11 @@ class LabNames:
     def instance_name(self) -> str:
         return f"ec2-{self.svc}"
 
+    @property
+    def ec2_bundle_bucket(self) -> str:
+        """The private bucket exercise 4's instance fetches its app bundle from."""
+        return f"ec2-{self.svc}-bundle"
+
     # exercise 5
     @property
     def endpoint(self) -> str:

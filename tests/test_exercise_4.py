@@ -17,7 +17,7 @@ from backend import ec2
 from backend.errors import LabError
 from backend.exercises import ex4_ec2
 from backend.exercises.ex4_ec2 import EXERCISE
-from backend.lab import LabContext, apply, run_checks
+from backend.lab import LabContext, apply, apply_teardown, run_checks, teardown_plan
 from backend.sandbox import ec2_compute
 from backend.sandbox.moto_hooks import Patches
 
@@ -37,7 +37,7 @@ def ubuntu_parameters():
 
 @pytest.fixture
 def ctx(moto_aws, course_bucket):
-    return LabContext(moto_aws, SVC, {"my_cidr": MY_CIDR})
+    return LabContext(moto_aws, SVC, {"ssh_cidr": MY_CIDR})
 
 
 def steps(ids):
@@ -80,7 +80,7 @@ def test_key_pair_without_its_local_key_says_so_and_recreate_fixes_it(ctx):
     with pytest.raises(ec2.KeyFileMissing, match="Recreate"):
         apply(ctx, steps(["key_pair"]))
     assert not checks(ctx)["key_pair"].passed
-    recreate = LabContext(ctx.aws, SVC, {"my_cidr": MY_CIDR, "recreate_key": True})
+    recreate = LabContext(ctx.aws, SVC, {"ssh_cidr": MY_CIDR, "recreate_key": True})
     [result] = apply(recreate, steps(["key_pair"]))
     assert result.changed and path.is_file()
 
@@ -100,7 +100,7 @@ def test_security_group_is_restricted_to_the_caller(ctx):
 
 
 def test_class_option_opens_only_8000_to_everyone(ctx):
-    apply(LabContext(ctx.aws, SVC, {"my_cidr": MY_CIDR, "open_to_class": True}), steps(["security_group"]))
+    apply(LabContext(ctx.aws, SVC, {"ssh_cidr": MY_CIDR, "open_to_class": True}), steps(["security_group"]))
     assert group_rules(ctx) == {ec2.IngressRule(22, MY_CIDR), ec2.IngressRule(8000, "0.0.0.0/0")}
     [result] = apply(ctx, steps(["security_group"]))  # option off again: closed to the world
     assert result.changed and group_rules(ctx) == {ec2.IngressRule(22, MY_CIDR), ec2.IngressRule(8000, MY_CIDR)}
@@ -113,6 +113,7 @@ def test_the_handouts_open_ssh_is_caught_and_closed(ctx):
         GroupId=group["GroupId"], IpPermissions=[ec2.IngressRule(22, "0.0.0.0/0").permission()])
     result = checks(ctx)["ports"]
     assert not result.passed and "0.0.0.0/0" in result.observed and "your address" in result.hint
+    assert result.broken  # the overview flags it: the handout's defect, the student is exposed
     [fixed] = apply(ctx, steps(["security_group"]))
     assert fixed.changed and "Closed 22" in fixed.summary
     assert checks(ctx)["ports"].passed
@@ -129,7 +130,7 @@ def test_port_8000_closed_is_caught(ctx):
 
 def test_bundle_holds_the_app_and_the_model(ctx):
     apply(ctx, steps(["bundle"]))
-    data = ctx.aws.client("s3").get_object(Bucket=ex4_ec2.bundle_bucket(ctx), Key=ex4_ec2.BUNDLE_KEY)["Body"].read()
+    data = ctx.aws.client("s3").get_object(Bucket=ctx.names.ec2_bundle_bucket, Key=ex4_ec2.BUNDLE_KEY)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         names = set(tar.getnames())
     assert {"app.py", "Dockerfile", "requirements.txt", "model.onnx"} <= names
@@ -168,7 +169,7 @@ def test_end_of_life_ubuntu_is_caught(ctx):
 def test_stop_start_terminate(ctx):
     apply(ctx, steps(SETUP_STEPS))
     assert ex4_ec2.stop_lab_instance(ctx).changed
-    assert ex4_ec2.lab_instance(ctx)["State"]["Name"] == "stopped"
+    assert ex4_ec2.lab_instance(ctx).state == "stopped"
     assert not checks(ctx)["instance"].passed
     [again] = apply(ctx, steps(["instance"]))  # launching again starts the stopped one
     assert again.changed and "Started" in again.summary and len(ex4_ec2.lab_instances(ctx)) == 1
@@ -176,16 +177,20 @@ def test_stop_start_terminate(ctx):
     assert ex4_ec2.lab_instance(ctx) is None
 
 
+def teardown(ctx):
+    return apply_teardown(ctx, EXERCISE, teardown_plan(ctx, EXERCISE))
+
+
 def test_teardown_removes_everything_and_a_second_run_finds_nothing(ctx):
     apply(ctx, steps(SETUP_STEPS))
-    first = EXERCISE.teardown(ctx)
-    assert all(r.changed for r in first), [r.summary for r in first]
+    first = teardown(ctx)
+    assert {(r.kind, r.status) for r in first} == {
+        ("instance", "done"), ("security-group", "done"), ("key-pair", "done"), ("bucket", "done")}, first
     assert ex4_ec2.lab_instance(ctx) is None
     assert ec2.get_security_group(ctx.aws, ctx.names.security_group) is None
     assert ec2.get_key_pair(ctx.aws, ctx.names.key_pair) is None
     assert not ex4_ec2.key_file(ctx).exists()
-    second = EXERCISE.teardown(ctx)
-    assert not any(r.changed for r in second)
+    assert teardown_plan(ctx, EXERCISE) == [] and teardown(ctx) == []
 
 
 def test_step_code_shows_the_students_values(ctx):
@@ -231,7 +236,7 @@ def stub_api(monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr(ex4_ec2, "instance_endpoint", lambda ctx: url)
+    monkeypatch.setattr(ex4_ec2.state, "endpoint_of", lambda ctx, instance: url)
     yield url
     server.shutdown()
 
@@ -249,12 +254,13 @@ def test_predict_one_and_many(ctx, stub_api):
 
 
 def test_health_and_prediction_checks_pass_when_the_api_answers(ctx, stub_api):
+    apply(ctx, steps(SETUP_STEPS))  # the checks ask the API of a running instance
     result = checks(ctx)
     assert result["health"].passed and result["prediction"].passed
 
 
 def test_wait_for_health_gives_up_after_its_budget(ctx, monkeypatch):
-    monkeypatch.setattr(ex4_ec2, "instance_endpoint", lambda ctx: "http://127.0.0.1:9")  # discard port: refused
+    monkeypatch.setattr(ex4_ec2.state, "endpoint_of", lambda ctx, instance: "http://127.0.0.1:9")  # refused
     slept, seen = [], []
     with pytest.raises(LabError, match="console output"):
         ex4_ec2.wait_for_health(ctx, seen.append, sleep=slept.append, attempts=4, interval=2.0)

@@ -6,7 +6,7 @@ from backend.artifacts import SAMPLE_RECORD
 from backend.aws import Aws, Target
 from backend.errors import LabError
 from backend.exercises.ex4_ec2 import EXERCISE, health, instance_endpoint, predict
-from backend.lab import LabContext, apply, run_checks
+from backend.lab import LabContext, apply, apply_teardown, run_checks, teardown_plan
 from backend.names import propose_svc
 from backend.sandbox import get_sandbox_info
 
@@ -28,7 +28,7 @@ def deployed(sandbox_process):
     ctx = LabContext(Aws(Target.sandbox(endpoint_url=sandbox_process)), propose_svc("ec2"))
     apply(ctx, EXERCISE.steps)  # key pair … launch, wait for /health, predict the sample
     yield ctx
-    EXERCISE.teardown(ctx)
+    apply_teardown(ctx, EXERCISE, teardown_plan(ctx, EXERCISE))
 
 
 def test_launch_health_predict_and_green_checks(deployed):
@@ -54,7 +54,7 @@ def test_without_port_8000_in_the_security_group_the_api_refuses(deployed):
 
 def test_terminate_then_refused(deployed):
     address = instance_endpoint(deployed)
-    EXERCISE.teardown(deployed)
+    apply_teardown(deployed, EXERCISE, teardown_plan(deployed, EXERCISE))
     assert instance_endpoint(deployed) is None and refused(deployed)
     import socket
     import urllib.parse

@@ -20,7 +20,7 @@ from backend.config import COURSE_DIR, COURSE_FILES
 from backend.errors import LabError
 from backend.exercises import ex4_ec2
 from backend.exercises.ex4_ec2 import EXERCISE
-from backend.lab import LabContext, apply
+from backend.lab import LabContext, apply, apply_teardown, teardown_plan
 from backend.sandbox import Sandbox, course_sources, get_sandbox_info
 from backend.sandbox.ec2_compute import Ec2Compute, parse_user_data
 
@@ -60,7 +60,7 @@ def launched(ctx):
     """The lab's instance, launched by the exercise's steps, with /health answering."""
     apply(ctx, [EXERCISE.step(s) for s in SETUP])
     ex4_ec2.wait_for_health(ctx)
-    return ex4_ec2.lab_instance(ctx)["InstanceId"]
+    return ex4_ec2.lab_instance(ctx).id
 
 
 def compute(sandbox) -> Ec2Compute:
@@ -130,7 +130,7 @@ def test_stop_refuses_and_start_serves_again(ctx, launched, ec2_sandbox):
 def test_terminate_ends_the_process(ctx, launched, ec2_sandbox):
     app = compute(ec2_sandbox).app(launched)
     address = app.address
-    EXERCISE.teardown(ctx)
+    apply_teardown(ctx, EXERCISE, teardown_plan(ctx, EXERCISE))
     assert app.status == "terminated" and app.process is None
     with pytest.raises(OSError):
         socket.create_connection(urllib.parse.urlsplit(address)[1].split(":"), timeout=2).close()
