@@ -1,4 +1,5 @@
-"""Exercise 5 end to end against the sandbox process: deploy, InService, real predictions, ModelError, delete."""
+"""Exercise 5 end to end against the sandbox process: deploy, InService, real predictions, ModelError, update,
+delete."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ from backend.artifacts import SAMPLE_RECORD
 from backend.aws import Target
 from backend.config import COURSE_DIR
 from backend.exercises import ex5_sagemaker as ex5
-from backend.lab import LabContext, apply, run_checks
+from backend.exercises.ex5_sagemaker import state
+from backend.lab import LabContext, apply, apply_teardown, plan, run_checks, teardown_plan
 from backend.local_model import LocalModel, records_from_csv
 from backend.names import propose_svc
 from backend.sandbox import get_sandbox_info
@@ -25,9 +27,15 @@ def ctx(sandbox_process, monkeypatch, tmp_path):
 
 
 def test_exercise_5_from_nothing_to_matching_predictions_and_back(ctx, cli):
+    assert {p.step: p.action for p in plan(ctx, ex5.EXERCISE)} == {
+        "image": "none" if state.read_image(ctx).digest else "create",  # one image per account: maybe pushed
+        "role": "create", "model": "create", "deploy": "create", "query": "none"}
     results = apply(ctx, ex5.EXERCISE.steps)
     assert "InService" in results[3].summary and "all agree with the local model" in results[4].summary
-    assert all(c.passed for c in run_checks(ctx, ex5.EXERCISE))
+    checks = run_checks(ctx, ex5.EXERCISE)
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert "as the local model" in checks[3].observed
+    assert all(p.action == "none" for p in plan(ctx, ex5.EXERCISE)), plan(ctx, ex5.EXERCISE)
 
     records = records_from_csv((COURSE_DIR / "adult_batch.csv").read_bytes())[:50]
     remote = ex5.predict(ctx, records)
@@ -45,8 +53,19 @@ def test_exercise_5_from_nothing_to_matching_predictions_and_back(ctx, cli):
 
     answer = cli("predict", "--target", "sagemaker", "--svc", ctx.svc, "--record", json.dumps(SAMPLE_RECORD), "--json")
     assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout)["predictions"][0]["label"] in (">50K", "<=50K")
 
-    ex5.teardown(ctx)
+    # Another model than the unpacked one: the plan says update, the run replaces it and removes the old one.
+    before = ex5.EXERCISE.observe(ctx)
+    (ex5.model_dir(ctx) / state.SHA_MARKER).write_text("0" * 64)
+    assert [p.action for p in plan(ctx, ex5.EXERCISE) if p.step == "deploy"] == ["update"]
+    updated = ex5.EXERCISE.step("deploy").run(ctx, lambda _: None)
+    assert updated.summary.startswith("Updated endpoint") and "Deleted the replaced" in updated.summary
+    after = ex5.EXERCISE.observe(ctx)
+    assert after.endpoint.config != before.endpoint.config and after.endpoint.model_sha == "0" * 64
+    assert len(after.configs) == len(after.models) == 1 and after.invocation.agrees
+
+    done = apply_teardown(ctx, ex5.EXERCISE, teardown_plan(ctx, ex5.EXERCISE))
+    assert all(r.status == "done" for r in done), done
     assert ex5.endpoint_status(ctx) is None
     assert not run_checks(ctx, ex5.EXERCISE)[2].passed
+    assert teardown_plan(ctx, ex5.EXERCISE) == []
