@@ -1,7 +1,7 @@
 """Setup: where the lab runs (sandbox or a real account) and the student's service name."""
 import streamlit as st
 
-from backend.aws import list_profiles
+from backend.aws import Aws, list_profiles
 from backend.config import DEFAULT_REGION
 from backend.names import SVC_RULE, InvalidServiceName, propose_svc
 from backend.sandbox_control import read_log_tail, start_sandbox_process
@@ -68,3 +68,10 @@ else:
                 st.code(read_log_tail(), language="text")
             else:
                 st.rerun()
+
+if target.is_sandbox:
+    with st.expander("Use the sandbox from your own shell"):
+        st.caption("The sandbox answers only requests signed with its own key: a secret of this machine's "
+                   "sandbox, not an AWS credential. Paste this line in a terminal, then the AWS CLI and your "
+                   "scripts reach the sandbox like AWS (`make run` prints it too).")
+        st.code(Aws(target).shell_exports() + "\naws s3 ls", language="bash")

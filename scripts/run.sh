@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 SANDBOX_PORT="${SANDBOX_PORT:-4566}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-8501}"
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${SANDBOX_PORT}}"
+# The sandbox refuses requests from any web page but the dashboard's (README, "The sandbox").
+export MLOPS_LAB_DASHBOARD_ORIGINS="${MLOPS_LAB_DASHBOARD_ORIGINS:-http://localhost:${DASHBOARD_PORT} http://127.0.0.1:${DASHBOARD_PORT}}"
 PY=.venv/bin/python
 mkdir -p build
 
@@ -25,5 +27,10 @@ else
   echo "Sandbox ready at $AWS_ENDPOINT_URL (log: build/sandbox.log)"
 fi
 
+# The sandbox answers only requests signed with its own key (made once, kept in the lab's data
+# folder with mode 0600); this line gives the student's shell and the AWS CLI that key. It is a
+# local key for this machine's sandbox, never a real AWS credential.
+echo "Your shell and the AWS CLI reach the sandbox after:"
+echo "  $("$PY" -c 'from backend.aws import Aws, Target; print(Aws(Target.sandbox()).shell_exports())')"
 echo "Dashboard: http://localhost:${DASHBOARD_PORT}"
 .venv/bin/streamlit run dashboard.py --server.port "$DASHBOARD_PORT" --server.address 127.0.0.1

@@ -40,3 +40,13 @@ def test_aws_mode_with_an_unknown_profile_explains_it(page_app):
     save_settings(LabSettings(kind="aws", profile="nope", region="eu-central-1", svc="anna-123"))
     at = page_app("pages/setup.py")
     assert any("list-profiles" in e.value for e in at.error)
+
+
+def test_sandbox_expander_gives_the_shell_its_export_line(sandbox_settings, page_app):
+    from backend.aws import Aws
+
+    at = page_app("pages/setup.py")
+    assert [e.label for e in at.expander] == ["Use the sandbox from your own shell"]
+    line = Aws(sandbox_settings.target()).shell_exports()
+    assert line.startswith(f"export AWS_ENDPOINT_URL={sandbox_settings.endpoint_url} AWS_ACCESS_KEY_ID=AKIA")
+    assert any(line in c.value for c in at.code)
