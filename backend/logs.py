@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -104,3 +105,22 @@ def delete_log_group(aws: Aws, group: str) -> bool:
             return False
         raise
     return True
+
+
+def get_log_group(aws: Aws, group: str) -> dict[str, Any] | None:
+    """Return a log group as DescribeLogGroups lists it (with `logGroupArn`), or None if there is none."""
+    found = aws.client("logs").describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+    match = next((g for g in found if g["logGroupName"] == group), None)
+    if match is not None and "logGroupArn" not in match:  # older APIs give only `arn`, ending in :*
+        match = {**match, "logGroupArn": match.get("arn", "").removesuffix(":*")}
+    return match
+
+
+def log_group_tags(aws: Aws, arn: str) -> dict[str, str]:
+    """Return a log group's tags (by its ARN without the trailing :*)."""
+    return aws.client("logs").list_tags_for_resource(resourceArn=arn).get("tags", {})
+
+
+def tag_log_group(aws: Aws, arn: str, tags: dict[str, str]) -> None:
+    """Add tags to a log group, keeping the ones it has (adopting the group Lambda made untagged)."""
+    aws.client("logs").tag_resource(resourceArn=arn, tags=tags)

@@ -87,6 +87,21 @@ class LabNames:
     def lambda_log_group(self) -> str:
         return f"/aws/lambda/{self.lambda_function}"
 
+    @property
+    def lambda_layer_description(self) -> str:
+        """Layers cannot carry tags: the lab's tags ride in the description, where the deleter reads them."""
+        return f"onnxruntime + numpy for {self.lambda_function} " + tags_text(lab_tags(self.svc, 3))
+
+    @property
+    def handout_input_bucket(self) -> str:
+        """The handout's policy names this bucket, which is not the lab's (input_bucket)."""
+        return f"input-bucket-{self.svc}"
+
+    @property
+    def handout_output_bucket(self) -> str:
+        """The handout's policy names this bucket, which is not the lab's (output_bucket)."""
+        return f"output-bucket-{self.svc}"
+
     # exercise 4
     @property
     def key_pair(self) -> str:

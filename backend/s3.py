@@ -318,3 +318,14 @@ def put_tags(aws: Aws, bucket: str, tags: dict[str, str]) -> None:
     merged = {**get_bucket_tags(aws, bucket), **tags}
     aws.client("s3").put_bucket_tagging(
         Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]})
+
+
+def object_sha256(aws: Aws, bucket: str, key: str) -> str:
+    """Return base64(sha256) of an object's bytes (Lambda's CodeSha256 form), streamed, never held whole."""
+    import base64
+
+    digest = hashlib.sha256()
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
