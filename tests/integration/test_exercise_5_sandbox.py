@@ -19,10 +19,10 @@ from backend.sandbox import get_sandbox_info
 
 
 @pytest.fixture
-def ctx(sandbox_process, monkeypatch, tmp_path):
+def ctx(sandbox_process):
+    # The run's data folder (it holds the sandbox's keys); the fresh service name keeps this test's files apart.
     if "sagemaker" not in get_sandbox_info(sandbox_process).compute:
         pytest.skip("the sandbox runs no SageMaker compute (register SageMakerCompute in default_compute())")
-    monkeypatch.setenv("MLOPS_LAB_HOME", str(tmp_path))
     return LabContext.create(Target.sandbox(endpoint_url=sandbox_process), propose_svc("int5"))
 
 
