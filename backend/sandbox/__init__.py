@@ -4,7 +4,9 @@
     with Sandbox(port=0) as sandbox:          # 127.0.0.1, free port, course bucket seeded
         boto3.client("s3", endpoint_url=sandbox.url, ...)
 
-moto's internals are touched only in moto_hooks.py (pinned to one moto version).
+moto is patched only in moto_hooks.py and read through moto_views.py, both pinned to one moto
+version (moto_hooks.check_moto_version). Everything the sandbox starts goes through children.py:
+it dies with the sandbox, even on kill -9, and the next start cleans what a killed one left.
 """
 from .lambda_runtime import LambdaCompute
 from .server import (

@@ -21,18 +21,11 @@ script would do on Ubuntu, with the local interpreter in place of Docker:
 It also makes the AMI lookup answer: Canonical's SSM public parameters for Ubuntu 24.04 (and the
 end-of-life 20.04, to teach with) resolve to AMIs registered in every region's image list.
 
-moto internals touched here (pinned to moto 5.2.5 like moto_hooks.py), all through
-sandbox.patches so stop() undoes them:
-- moto.ec2.models.instances.InstanceBackend.run_instances / start_instances / stop_instances /
-  terminate_instances / reboot_instances: wrapped, original first, then the app follows the state.
-- moto.ec2.responses.general.General.get_console_output: the app's console for our instances.
-- moto.ssm.models.ParameterDict._check_loading_status: loads SANDBOX_UBUNTU's parameters.
-- moto.ec2.models.amis.AmiBackend._load_amis: registers SANDBOX_UBUNTU's images.
-- moto.ec2.models.ec2_backends: read (instance state, security group rules) by the proxy.
+moto is patched for this in moto_hooks.py (install_ec2_instances, install_ubuntu_amis) and read
+through moto_views.MotoEc2; this module imports nothing of moto.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -42,7 +35,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -50,10 +42,14 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+
+from . import children, moto_hooks
+from .moto_views import MotoEc2
 
 if TYPE_CHECKING:
-    from .server import Sandbox
+    from .moto_hooks import Patches
+    from .plugin import SandboxView
 
 log = logging.getLogger(__name__)
 
@@ -114,44 +110,6 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-
-# --- the view of moto's EC2 ------------------------------------------------------------------
-
-class MotoEc2:
-    """Reads an instance's state and security groups from moto's in-process backend."""
-
-    @staticmethod
-    def _instance(account_id: str, region: str, instance_id: str) -> Any | None:
-        from moto.ec2.models import ec2_backends
-
-        try:
-            return ec2_backends[account_id][region].get_instance(instance_id)
-        except Exception:  # InvalidInstanceIdError, or a reset wiped the account
-            return None
-
-    def state(self, account_id: str, region: str, instance_id: str) -> str | None:
-        instance = self._instance(account_id, region, instance_id)
-        return None if instance is None else instance._state.name
-
-    def allows(self, account_id: str, region: str, instance_id: str, port: int, client_ip: str) -> bool:
-        """True if the instance runs and one of its groups allows TCP port from client_ip."""
-        instance = self._instance(account_id, region, instance_id)
-        if instance is None or instance._state.name != "running":
-            return False
-        address = ipaddress.ip_address(client_ip)
-        for group in instance.security_groups:
-            for rule in group.ingress_rules:
-                if rule.ip_protocol not in ("tcp", "6", "-1"):
-                    continue
-                if rule.ip_protocol != "-1" and not (int(rule.from_port) <= port <= int(rule.to_port)):
-                    continue
-                try:
-                    if address in ipaddress.ip_network(rule.ip_range.get("CidrIp", ""), strict=False):
-                        return True
-                except ValueError:
-                    continue
-        return False
 
 
 # --- one instance ------------------------------------------------------------------------------
@@ -276,10 +234,9 @@ class AppInstance:
                "PYTHONUNBUFFERED": "1", "MODEL_PATH": str(self.folder / "model.onnx"), "OMP_NUM_THREADS": "1"}
         self.say(f"docker run -d --restart unless-stopped -p {self.port}:{self.port} income-api "
                  f"(sandbox: uvicorn on 127.0.0.1:{self.private_port})")
-        self.process = subprocess.Popen(
+        self.process = children.spawn(
             [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(self.private_port)],
-            cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._started_at = time.monotonic()
         self.status = "running"
         threading.Thread(target=self._read_output, args=(self.process,), daemon=True).start()
@@ -399,11 +356,11 @@ class Ec2Compute:
     _allowed_hosts: tuple[str, ...] = field(default=(), init=False, repr=False)
     ec2: MotoEc2 = field(default_factory=MotoEc2, init=False, repr=False)
 
-    def start(self, sandbox: Sandbox) -> None:
-        self._work_dir = Path(tempfile.mkdtemp(prefix="mlops-lab-ec2-"))
+    def start(self, sandbox: SandboxView) -> None:
+        self._work_dir = children.temp_dir("mlops-lab-ec2-")
         self._allowed_hosts = (f"{sandbox.host}:{sandbox.port}", f"localhost:{sandbox.port}")
         install_ubuntu_amis(sandbox.patches)
-        install_instances(sandbox.patches, self)
+        moto_hooks.install_ec2_instances(sandbox.patches, self)
 
     def stop(self) -> None:
         with self._lock:
@@ -422,7 +379,12 @@ class Ec2Compute:
         with self._lock:
             return self._apps.get(instance_id)
 
-    # called by the hooks, inside moto's request handling: quick, the boot runs on its own thread
+    def console_text(self, instance_id: str) -> str | None:
+        """The console output of an instance that runs the app; None for others (moto answers)."""
+        app = self.app(instance_id)
+        return None if app is None else app.console_text()
+
+    # called by moto_hooks, inside moto's request handling: quick, the boot runs on its own thread
     def launched(self, account_id: str, region: str, instance_id: str, user_data: str) -> None:
         parsed = parse_user_data(user_data)
         if parsed is None or self._work_dir is None:
@@ -447,97 +409,6 @@ class Ec2Compute:
             app.terminate()
 
 
-# --- moto hooks (moto 5.2.5) ---------------------------------------------------------------------
-
-def _user_data_text(user_data: Any) -> str:
-    if user_data is None:
-        return ""
-    try:
-        return user_data.decode() if hasattr(user_data, "decode") else str(user_data)
-    except (ValueError, UnicodeDecodeError):
-        return ""
-
-
-def install_instances(patches: Any, compute: Ec2Compute) -> None:
-    """Let compute follow instances: launch, start, stop, terminate, reboot; serve their console output."""
-    from moto.core.responses import ActionResult
-    from moto.core.types import Base64EncodedString
-    from moto.core.utils import utcnow
-    from moto.ec2.models.instances import InstanceBackend
-    from moto.ec2.responses.general import General
-
-    original_run = InstanceBackend.__dict__["run_instances"]
-
-    def run_instances(backend: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str],
-                      **kwargs: Any) -> Any:
-        reservation = original_run(backend, image_id, count, user_data, security_group_names, **kwargs)
-        text = _user_data_text(user_data)
-        for instance in reservation.instances:
-            try:
-                compute.launched(backend.account_id, backend.region_name, instance.id, text)
-            except Exception:  # the launch itself succeeded: never fail moto's answer
-                log.exception("sandbox could not start the app of %s", instance.id)
-        return reservation
-
-    patches.set(InstanceBackend, "run_instances", run_instances)
-
-    def follow(method: str, state: Callable[[Any], str]) -> None:
-        original = InstanceBackend.__dict__[method]
-
-        def wrapped(backend: Any, instance_ids: list[str], *args: Any, **kwargs: Any) -> Any:
-            result = original(backend, instance_ids, *args, **kwargs)
-            for item in result:
-                instance = item[0] if isinstance(item, tuple) else item
-                compute.state_changed(instance.id, state(instance))
-            return result
-
-        patches.set(InstanceBackend, method, wrapped)
-
-    for method in ("start_instances", "stop_instances", "terminate_instances", "reboot_instances"):
-        follow(method, lambda instance: instance._state.name)
-
-    original_console = General.__dict__["get_console_output"]
-
-    def get_console_output(response: Any) -> Any:
-        instance_id = response._get_param("InstanceId")
-        app = compute.app(instance_id)
-        if app is None:
-            return original_console(response)
-        instance = response.ec2_backend.get_instance(instance_id)  # unknown ids fail as moto does
-        return ActionResult({"InstanceId": instance.id, "Timestamp": utcnow(),
-                             "Output": Base64EncodedString.from_raw_string(app.console_text())})
-
-    patches.set(General, "get_console_output", get_console_output)
-
-
-def install_ubuntu_amis(patches: Any) -> None:
-    """Make Canonical's Ubuntu SSM parameters answer, with matching images in describe_images."""
-    from moto.core.utils import utcnow
-    from moto.ec2.models.amis import Ami, AmiBackend
-    from moto.ssm.models import Parameter, ParameterDict
-
-    original_check = ParameterDict.__dict__["_check_loading_status"]
-
-    def check_loading_status(params: Any, key: str) -> None:
-        original_check(params, key)
-        if str(key or "").startswith(PARAMETER_PREFIX) and not getattr(params, "_lab_ubuntu_loaded", False):
-            params._lab_ubuntu_loaded = True
-            for name, (ami_id, _) in SANDBOX_UBUNTU.items():
-                # dict's own __getitem__: ParameterDict's would call this hook again
-                dict.setdefault(params, name, []).append(Parameter(
-                    account_id=params.account_id, name=name, value=ami_id, parameter_type="String",
-                    description=None, allowed_pattern=None, keyid=None, last_modified_date=utcnow(),
-                    version=1, data_type="aws:ec2:image"))
-
-    original_load = AmiBackend.__dict__["_load_amis"]
-
-    def load_amis(backend: Any) -> None:
-        original_load(backend)
-        for ami_id, image_name in SANDBOX_UBUNTU.values():
-            backend.amis[ami_id] = Ami(
-                backend, ami_id, name=image_name, description=f"Canonical, Ubuntu, {image_name.split('ubuntu-')[-1]}",
-                owner_id=CANONICAL_OWNER, public=True, virtualization_type="hvm", architecture="x86_64",
-                root_device_type="ebs", root_device_name="/dev/sda1", platform=None, hypervisor="xen")
-
-    patches.set(ParameterDict, "_check_loading_status", check_loading_status)
-    patches.set(AmiBackend, "_load_amis", load_amis)
+def install_ubuntu_amis(patches: Patches) -> None:
+    """Make Canonical's Ubuntu SSM parameters (SANDBOX_UBUNTU) answer, with matching images (via moto_hooks)."""
+    moto_hooks.install_ubuntu_amis(patches, SANDBOX_UBUNTU, CANONICAL_OWNER, PARAMETER_PREFIX)

@@ -8,7 +8,7 @@ sandbox holds to that role's policies (moto_hooks.install_scoped_iam). Its timeo
 size are enforced; its output and START/END/REPORT lines go to CloudWatch Logs
 `/aws/lambda/<name>` if the role may write them, as on AWS.
 
-This module knows nothing of moto: moto_hooks hands it a FunctionSpec and a LambdaHost.
+This module knows nothing of moto: moto_hooks hands it a FunctionSpec and a LambdaHost (lambda_spec.py).
 """
 from __future__ import annotations
 
@@ -28,14 +28,17 @@ import time
 import uuid
 import zipfile
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from . import children
+from .lambda_spec import FunctionSpec, LambdaHost
 
 if TYPE_CHECKING:
-    from .server import Sandbox
+    from .plugin import SandboxView
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +65,6 @@ MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch's per-event limit (minus its 26-
 
 
 @dataclass(frozen=True)
-class FunctionSpec:
-    """One function version as the runtime needs it (built by moto_hooks from moto's model)."""
-
-    name: str
-    arn: str
-    version: str
-    account_id: str
-    region: str
-    handler: str
-    runtime: str
-    role: str
-    code: bytes
-    code_sha256: str
-    layers: tuple[tuple[str, bytes], ...]  # (sha256 hex, zip bytes) per layer, in attach order
-    environment: Mapping[str, str]
-    timeout_s: float
-    memory_mb: int
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.name}"
-
-
-@dataclass(frozen=True)
 class InvokeResult:
     """One invocation: the payload Invoke returns (JSON), whether it failed, and what was logged."""
 
@@ -103,21 +82,6 @@ class InvokeResult:
     @property
     def log_tail(self) -> str:
         return self.logs.encode()[-LOG_TAIL_BYTES:].decode(errors="ignore")
-
-
-class LambdaHost(Protocol):
-    """What the runtime needs from the sandbox's AWS (implemented by moto_hooks.MotoLambdaHost)."""
-
-    def issue_credentials(self, spec: FunctionSpec, chain_depth: int) -> dict[str, str]:
-        """Return AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN for the function's role."""
-
-    def role_permits(self, spec: FunctionSpec, action: str, resources: Sequence[str]) -> bool:
-        """Return True if the function's role may do action on one of the resources."""
-
-    def log_group_exists(self, spec: FunctionSpec) -> bool: ...
-
-    def write_logs(self, spec: FunctionSpec, stream: str, events: Sequence[tuple[int, str]]) -> None:
-        """Create the log group (if missing) and stream, and put the (timestamp ms, message) events."""
 
 
 # --- code and layers ---------------------------------------------------------------------------
@@ -332,9 +296,9 @@ class LambdaRuntime:
                 raise RuntimeError("the sandbox is stopping")
         env = self._environment(spec, request_id, stream, task, sys_path, write_fd, credentials)
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-u", str(BOOTSTRAP)], cwd=task, env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                pass_fds=(write_fd,), start_new_session=True)
+        proc = children.spawn([sys.executable, "-I", "-S", "-u", str(BOOTSTRAP)], cwd=task, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              pass_fds=(write_fd,))
         os.close(write_fd)
         with self._lock:
             self._children.add(proc)
@@ -525,10 +489,10 @@ class LambdaCompute:
     _failures: int = field(default=0, init=False)
     _count_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def start(self, sandbox: Sandbox) -> None:
+    def start(self, sandbox: SandboxView) -> None:
         from . import moto_hooks
 
-        self._work_dir = Path(tempfile.mkdtemp(prefix="mlops-lab-lambda-"))
+        self._work_dir = children.temp_dir("mlops-lab-lambda-")
         host = moto_hooks.MotoLambdaHost()
         self.runtime = LambdaRuntime(host, sandbox.url, self._work_dir)
         self._pool = ThreadPoolExecutor(max_workers=self.async_workers, thread_name_prefix="lambda-async")

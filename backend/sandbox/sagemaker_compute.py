@@ -13,14 +13,10 @@ container's OriginalStatusCode and message. DeleteEndpoint stops the server.
 
 ECR needs no compute: pushes are recorded with PutImage (backend/ecr.py), which moto stores.
 
-What is touched in moto 5.2.5, and why (read these again when moto is upgraded):
-- `moto.sagemaker.models.SageMakerModelBackend.create_endpoint/delete_endpoint`: wrapped, to
-  start and stop the serving; moto makes an endpoint InService at once.
-- `moto.sagemaker.responses.SageMakerResponse.update_endpoint`: added (moto has no UpdateEndpoint;
-  BaseResponse.call_action dispatches to any method named after the action).
-- `moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint`: replaced. The
-  backend method returns a fixed body and cannot set a status; the request body is
-  `self.raw_body`, and moto takes the response's status from the `status` header.
+moto is patched for this in moto_hooks.py (install_sagemaker: create/delete wrapped,
+UpdateEndpoint added, InvokeEndpoint replaced), which calls created/updated/deleted/invoke here.
+This module imports nothing of moto, but reads the endpoint config and model from the moto
+backend handed to it and sets the endpoint's status (moto makes an endpoint InService at once).
 """
 from __future__ import annotations
 
@@ -32,11 +28,9 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import children, moto_hooks
+
 if TYPE_CHECKING:
-    from .server import Sandbox
+    from .plugin import SandboxView
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +88,10 @@ class Server:
                     "PYTHONUNBUFFERED": "1"})
         self.log_path = self.model_dir.parent / f"{self.model_dir.name}.log"
         with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen(
+            self.process = children.spawn(
                 [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", "1", "--log-level", "warning", SCORING_APP],
-                cwd=self.model_dir, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                cwd=self.model_dir, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_ready(self, budget: float = LOAD_BUDGET_S, cancelled: threading.Event | None = None) -> None:
         """Return once /ping answers 200; raise ServingFailed if the process exits or the budget runs out."""
@@ -192,76 +187,34 @@ class SageMakerCompute:
     def __init__(self, load_budget: float = LOAD_BUDGET_S, workers: int = 2) -> None:
         self.load_budget = load_budget
         self._workers = workers
-        self._sandbox: Sandbox | None = None
+        self._sandbox: SandboxView | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._work_dir: Path | None = None
         self._endpoints: dict[tuple[str, str, str], EndpointState] = {}
         self._lock = threading.Lock()
-        self._added: list[tuple[Any, str]] = []
         self._invocations = 0
 
     # --- the Compute protocol ------------------------------------------------------------------
-    def start(self, sandbox: Sandbox) -> None:
-        from moto.core.responses import ActionResult
-        from moto.sagemaker.exceptions import ValidationError
-        from moto.sagemaker.models import SageMakerModelBackend
-        from moto.sagemaker.responses import SageMakerResponse
-        from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
+    def start(self, sandbox: SandboxView) -> None:
         self._sandbox = sandbox
-        self._work_dir = Path(tempfile.mkdtemp(prefix="mlops-lab-sagemaker-"))
+        self._work_dir = children.temp_dir("mlops-lab-sagemaker-")
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="sagemaker-endpoint")
-        compute = self
-        original_create = SageMakerModelBackend.create_endpoint
-        original_delete = SageMakerModelBackend.delete_endpoint
+        moto_hooks.install_sagemaker(sandbox.patches, self)
 
-        def create_endpoint(backend: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
-            endpoint = original_create(backend, endpoint_name, endpoint_config_name, tags)
-            if any(t.get("Key") == "lab:seeded" and t.get("Value") == "true" for t in tags or []):
-                return endpoint  # a demo class (`monitor seed-class`): nothing to serve, stays as moto made it
-            endpoint.endpoint_status = "Creating"
-            compute._launch(backend, endpoint, endpoint_config_name, update=False)
-            return endpoint
+    # --- what moto_hooks tells it --------------------------------------------------------------
+    def created(self, backend: Any, endpoint: Any, config_name: str, tags: list[dict[str, str]] | None) -> None:
+        if any(t.get("Key") == "lab:seeded" and t.get("Value") == "true" for t in tags or []):
+            return  # a demo class (`monitor seed-class`): nothing to serve, stays as moto made it
+        endpoint.endpoint_status = "Creating"
+        self._launch(backend, endpoint, config_name, update=False)
 
-        def delete_endpoint(backend: Any, endpoint_name: str) -> None:
-            original_delete(backend, endpoint_name)
-            compute._forget((backend.account_id, backend.region_name, endpoint_name))
+    def updated(self, backend: Any, endpoint: Any, config_name: str) -> None:
+        self._launch(backend, endpoint, config_name, update=True)
 
-        def update_endpoint(response: Any) -> Any:
-            backend = response.sagemaker_backend
-            name = response._get_param("EndpointName")
-            config_name = response._get_param("EndpointConfigName")
-            endpoint = backend.endpoints.get(name)
-            if endpoint is None:
-                raise ValidationError(message=f"Could not find endpoint \"{name}\".")
-            if config_name not in backend.endpoint_configs:
-                raise ValidationError(message=f"Could not find endpoint configuration \"{config_name}\".")
-            if endpoint.endpoint_status != "InService":
-                raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\".")
-            config = backend.endpoint_configs[config_name]
-            endpoint.previous_config = (endpoint.endpoint_config_name, endpoint.production_variants)
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-            endpoint.endpoint_status = "Updating"
-            endpoint.failure_reason = None
-            compute._launch(backend, endpoint, config_name, update=True)
-            return ActionResult({"EndpointArn": endpoint.arn})
-
-        def invoke_endpoint(response: Any) -> Any:
-            return compute._invoke(response)
-
-        sandbox.patches.set(SageMakerModelBackend, "create_endpoint", create_endpoint)
-        sandbox.patches.set(SageMakerModelBackend, "delete_endpoint", delete_endpoint)
-        sandbox.patches.set(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
-        # Patches.set needs an attribute to restore; this one is new, so stop() removes it.
-        setattr(SageMakerResponse, "update_endpoint", update_endpoint)
-        self._added.append((SageMakerResponse, "update_endpoint"))
+    def deleted(self, account_id: str, region: str, name: str) -> None:
+        self._forget((account_id, region, name))
 
     def stop(self) -> None:
-        for owner, attr in reversed(self._added):
-            if attr in owner.__dict__:
-                delattr(owner, attr)
-        self._added.clear()
         with self._lock:
             states = list(self._endpoints.values())
             self._endpoints.clear()
@@ -431,24 +384,23 @@ class SageMakerCompute:
                 server.stop()
 
     # --- invoking ------------------------------------------------------------------------------
-    def _invoke(self, response: Any) -> tuple[int, dict[str, Any], str | bytes]:
-        from moto.sagemaker.models import sagemaker_backends
+    def invoke(self, account: str, region: str, name: str, endpoint_status: str | None, body: bytes,
+               content_type: str | None, accept: str | None) -> tuple[int, dict[str, Any], str | bytes]:
+        """InvokeEndpoint (called by moto_hooks): forward to the endpoint's server, answer as AWS does."""
+        if len(body) > 6 * 1024 * 1024:  # AWS's InvokeEndpoint limit: refused before any model sees it
+            import uuid
 
-        # The name from the path (/endpoints/<name>/invocations): parsing params would read the body.
-        name = urllib.parse.unquote(response.path.split("/")[2])
-        account, region = response.current_account, response.region
-        endpoint = sagemaker_backends[account][region].endpoints.get(name)
-        if endpoint is None:
+            return _error(400, "ValidationError", f"Request {uuid.uuid4()} has oversize body.")
+        if endpoint_status is None:
             return _error(400, "ValidationError", f"Endpoint {name} of account {account} not found.")
         with self._lock:
             state = self._endpoints.get((account, region, name))
             server = state.serving if state else None
-        if server is None or endpoint.endpoint_status not in ("InService", "Updating"):
+        if server is None or endpoint_status not in ("InService", "Updating"):
             return _error(400, "ValidationError",
-                          f"Endpoint {name} of account {account} is not in service (status {endpoint.endpoint_status}).")
+                          f"Endpoint {name} of account {account} is not in service (status {endpoint_status}).")
         self._invocations += 1
-        status, content_type, body = server.invoke(response.raw_body or b"", response.headers.get("Content-Type"),
-                                                   response.headers.get("Accept"))
+        status, content_type, body = server.invoke(body, content_type, accept)
         if 200 <= status < 300:
             return status, {"status": status, "Content-Type": content_type,
                             "x-Amzn-Invoked-Production-Variant": server.variant}, body

@@ -17,15 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import moto
 
 from ..aws import sandbox_credentials
 from ..config import COURSE_BUCKET, COURSE_DIR, COURSE_FILES, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from ..errors import LabError
-from . import moto_hooks
+from . import children, moto_hooks
 from .guard import Guard
+from .plugin import Compute
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +37,6 @@ COURSE_TAGS = {"lab:course": "mlops-aws"}
 # The sandbox runs Lambda with the local interpreter, so its course layer is the local build;
 # layer_file.zip beside it targets python3.12 manylinux for real AWS.
 LOCAL_LAYER_FILE = "layer_file.local.zip"
-
-
-class Compute(Protocol):
-    """What moto does not run (Lambda, EC2, SageMaker), plugged into a Sandbox.
-
-    `start` is called once the server answers (sandbox.url is known) and before the course bucket
-    is seeded; it applies its moto hooks through moto_hooks and starts its workers. `stop` undoes
-    all of it; it is called in reverse order of start, before the server stops. `info` is
-    published under `compute.<name>` by the health route (e.g. addresses clients must resolve).
-    """
-
-    name: str
-
-    def start(self, sandbox: Sandbox) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def info(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +110,7 @@ class Sandbox:
         """Start the server, plug in compute, seed the course bucket; return once S3 answers."""
         global _running
         moto_hooks.check_moto_version()
+        children.clean_leftovers()  # what a sandbox killed before this one left: processes, temp folders
         t0 = time.perf_counter()
         with _running_lock:
             if _running is not None:
@@ -334,14 +318,14 @@ def sandbox_is_running(url: str, timeout: float = 2.0) -> bool:
 def serve_forever(port: int = DEFAULT_SANDBOX_PORT, course_dir: Path | str | None = None,
                   on_ready: Callable[[str], None] = lambda _url: None, *,
                   compute: Sequence[Compute] | None = None, log_requests: bool = False) -> None:
-    """Run the sandbox until SIGINT or SIGTERM, then stop it cleanly; on_ready(url) once it answers.
+    """Run the sandbox until SIGINT, SIGTERM or SIGHUP, then stop it cleanly; on_ready(url) once it answers.
 
     Raises SandboxError if it cannot start (e.g. the port is taken).
     """
     stop = threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal closed
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         with Sandbox(port, course_dir=course_dir, compute=compute, log_requests=log_requests) as sandbox:

@@ -256,8 +256,9 @@ def test_stop_ends_every_server_and_removes_update_endpoint(model_dir, prerequis
     servers.append(compute.server_for("last-endpoint"))
     compute.stop()
     assert all(s.process.poll() is not None for s in servers)
+    # the sandbox's own stop() finds nothing left to stop, and undoes the moto hooks (moto_hooks.Patches)
+    compute.stop()
+    sandbox.stop()
     from moto.sagemaker.responses import SageMakerResponse
     assert "update_endpoint" not in SageMakerResponse.__dict__
-    # the sandbox's own stop() later finds nothing left to do
-    compute.stop()
     assert os.path.isdir(str(model_dir))
