@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 
 from backend import monitor, prices
+from backend.cli_format import format_overview, format_plan, format_results
 from backend.errors import LabError
-from backend.names import lab_tags, tag_list
+from backend.monitor import naming
+from backend.names import LabNames, lab_tags, tag_list, tags_text
 
 REGION = "eu-central-1"
 
@@ -25,6 +27,19 @@ def seed(aws, account, *pairs):
 
 
 # ---- attribution ----------------------------------------------------------------------------
+
+def test_name_rules_come_from_lab_names():
+    names = LabNames("zed-1a2b")
+    templates = naming.lab_templates()
+    assert {t for _, t, _, _ in templates} >= {"data-{svc}", "batch-lambda-{svc}", "income-prediction-{svc}"}
+    for kind, template, exercise, prefix in templates:
+        name = template.format(svc=names.svc) + ("0123456789abcdef0123" if prefix else "")
+        assert monitor.owner_of(kind, name, {}) == (names.svc, exercise, False), (kind, name)
+    # every resource name LabNames spells belongs to a known exercise (a new name: add it to EXERCISE_OF_NAME)
+    props = {p for p, v in vars(LabNames).items() if isinstance(v, property) and naming._kind(p)
+             and names.svc in str(getattr(names, p))}
+    assert props <= set(naming.EXERCISE_OF_NAME), props - set(naming.EXERCISE_OF_NAME)
+
 
 @pytest.mark.parametrize("kind, name, tags, expected", [
     ("bucket", "data-anna", lab_tags("anna", 2), ("anna", 2, True)),
@@ -57,7 +72,8 @@ def test_overview_judges_each_stage_from_the_snapshot(moto_aws, account):
     assert rows["ann"].cells[2].state == "done" and rows["ann"].cells[3].state == "todo"
     assert rows["ann"].current_exercise == 2
     assert rows["gil"].cells[2].state == "done"  # the bucket exists; the upload is a drill-down check
-    assert rows["cat"].cells[3].state == "done" and rows["cat"].cells[3].label() == "● 5/5"
+    cat = rows["cat"].cells[3]  # every check the listings can judge passes (public access, objects: drill-down)
+    assert cat.state == "done" and cat.known >= 4 and cat.label() == f"● {cat.known}/{cat.known}"
     assert rows["ben"].cells[3].state == "broken" and rows["ben"].stuck
     assert "input-bucket-" in rows["ben"].stuck_reasons[0]
     assert rows["dan"].cells[4].state == "done" and rows["dan"].current_exercise == 4
@@ -105,7 +121,8 @@ def test_idle_with_an_unfinished_exercise_is_stuck(moto_aws, account):
 def test_a_failed_endpoint_is_stuck(moto_aws, account):
     seed(moto_aws, account, ("eva", "ex5-endpoint"))
     snap = monitor.collect(moto_aws)
-    failed = [replace(r, state="Failed: no image") if r.kind == "endpoint" else r for r in snap.resources]
+    failed = [replace(r, state="Failed: no image", raw={**r.raw, "EndpointStatus": "Failed", "FailureReason": "no image"})
+              if r.kind == "endpoint" else r for r in snap.resources]
     snap.resources[:] = failed
     row = monitor.overview(snap).row("eva")
     assert row.stuck and row.cells[5].state == "broken"
@@ -135,12 +152,28 @@ def test_cleanup_of_one_student_touches_only_their_tagged_resources(moto_aws, ac
     plan = monitor.cleanup_plan(moto_aws, "dan")
     assert {p.student for p in plan} == {"dan"}
     assert [p.kind for p in plan].index("instance") < [p.kind for p in plan].index("security-group")
-    left_alone = {p.kind for p in plan if not p.allowed}
-    assert left_alone == {"layer"}  # layers cannot carry tags
+    assert all(p.allowed for p in plan)  # the layer too: its description carries the lab's tags
+    assert "layer" in {p.kind for p in plan}
     results = monitor.apply_cleanup(moto_aws, plan)
     assert not [r for r in results if r.status == "failed"]
-    assert names_of(moto_aws, "dan") == {("layer", "batch-runtime-dan")}
+    assert names_of(moto_aws, "dan") == set()
     assert {s: names_of(moto_aws, s) for s in ("eva", "fred")} == before
+
+
+def test_a_layer_is_attributed_and_cleaned_by_the_tags_in_its_description(moto_aws):
+    lam = moto_aws.client("lambda")
+    for svc, description in (("ann", tags_text(lab_tags("ann", 3))), ("bob", "made by hand")):
+        lam.publish_layer_version(LayerName=LabNames(svc).lambda_layer, Description=description,
+                                  Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})
+    snap = monitor.collect(moto_aws)
+    layers = {r.student: r for r in snap.resources if r.kind == "layer"}
+    assert layers["ann"].tagged and layers["ann"].exercise == 3
+    assert not layers["bob"].tagged and monitor.overview(snap).row("bob").untagged == 1
+    plan = {p.student: p for p in monitor.cleanup_plan(snap)}
+    assert plan["ann"].allowed and not plan["bob"].allowed
+    results = {r.student: r.status for r in monitor.apply_cleanup(moto_aws, list(plan.values()))}
+    assert results == {"ann": "done", "bob": "skipped"}
+    assert names_of(moto_aws, "bob") == {("layer", "batch-runtime-bob")} and names_of(moto_aws, "ann") == set()
 
 
 def test_untagged_resources_are_listed_never_deleted(moto_aws, account):
@@ -199,9 +232,9 @@ def test_prices():
 def test_text_for_the_command_line(moto_aws, account):
     seed(moto_aws, account, ("ben", "ex3-stuck-policy"), ("fred", "untagged"))
     view = monitor.overview(monitor.collect(moto_aws))
-    text = monitor.format_overview(view)
+    text = format_overview(view)
     assert "ben" in text and "BROKE" in text and "fred [untagged]" in text and "1 stuck" in text
     plan = monitor.cleanup_plan(moto_aws, "fred")
-    assert "leave" in monitor.format_plan(plan) and "0 to change" in monitor.format_plan(plan)
-    assert "4 skipped" in monitor.format_results(monitor.apply_cleanup(moto_aws, plan))
-    assert monitor.format_plan([]) == "Nothing to clean up."
+    assert "leave" in format_plan(plan) and "0 to change" in format_plan(plan)
+    assert "4 skipped" in format_results(monitor.apply_cleanup(moto_aws, plan))
+    assert format_plan([]) == "Nothing to clean up."

@@ -58,7 +58,7 @@ def test_cleanup_of_one_student_removes_exactly_their_tagged_resources(classroom
     expected = {(r.student, r.kind, r.name, r.tagged) for r in before.of(victim) if r.tagged or not r.tags_known}
     assert removed == expected
     assert inventory(after) - inventory(before) == set()
-    assert all(not r.tagged for r in after.of(victim))  # the untagged log group and layer stay
+    assert all(not r.tagged for r in after.of(victim))  # only untagged, hand-made resources could stay
 
 
 def test_untagged_students_are_never_cleaned(classroom):

@@ -69,7 +69,8 @@ def test_cleanup_of_one_student_is_a_dry_run_then_confirmed(seeded, sandbox_sett
     at.button(key="mon_plan_run").click().run()
     plan = table(at, "will")
     assert set(plan["student"]) == {student}
-    assert "leave" in set(plan["will"])  # the untagged log group and the layer are listed, not deleted
+    # everything of theirs is tagged, the layer in its description: nothing is left alone
+    assert {"terminate", "delete every version"} <= set(plan["will"]) and "leave" not in set(plan["will"])
     assert at.button(key="mon_apply").disabled
     at.checkbox(key="mon_confirm").check().run()
     at.button(key="mon_apply").click().run()
