@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.exceptions import ClientError
 
 from backend.sandbox import get_sandbox_info
 
@@ -336,3 +337,171 @@ def test_role_without_logs_permission_leaves_no_logs(sandbox_aws, make_role, mak
     payload, error, _ = invoke(sandbox_aws, name)
     assert (payload, error) == (1, None)
     assert log_messages(name) == []  # as on AWS: the function runs, CloudWatch gets nothing
+
+
+# --- warm containers, as on AWS -----------------------------------------------------------------
+
+WARM = """
+import os, time
+LOADED_AT = time.time()  # module level: once per container, like the lab's model
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"pid": os.getpid(), "calls": calls, "loaded_at": LOADED_AT, "foo": os.environ.get("FOO"),
+            "stream": context.log_stream_name}
+"""
+
+
+def test_a_warm_container_serves_later_invocations_with_init_once(sandbox_aws, make_function, log_messages,
+                                                                  wait_for):
+    name = make_function({"app.py": WARM})
+    results = [invoke(sandbox_aws, name)[0] for _ in range(3)]
+    assert len({r["pid"] for r in results}) == 1
+    assert [r["calls"] for r in results] == [1, 2, 3]  # module state lives on: loaded once
+    assert len({r["loaded_at"] for r in results}) == 1
+    messages = wait_for(lambda: [m for m in log_messages(name) if m.startswith("REPORT")] and log_messages(name))
+    assert len([m for m in messages if m.startswith("INIT_START")]) == 1
+    reports = [m for m in messages if m.startswith("REPORT")]
+    assert len(reports) == 3 and "Init Duration" in reports[0]
+    assert not any("Init Duration" in r for r in reports[1:])  # reported on the cold start only
+    streams = sandbox_aws.client("logs").describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [results[0]["stream"]]  # one stream per container
+
+
+@pytest.mark.parametrize("change", ["configuration", "code"])
+def test_a_code_or_configuration_change_retires_warm_containers(sandbox_aws, make_function, zip_bytes, change):
+    lam = sandbox_aws.client("lambda")
+    name = make_function({"app.py": WARM}, env={"FOO": "before"})
+    first, _, _ = invoke(sandbox_aws, name)
+    if change == "configuration":
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"FOO": "after"}})
+    else:
+        lam.update_function_code(FunctionName=name, ZipFile=zip_bytes({"app.py": WARM + "\n# v2\n"}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    second, error, tail = invoke(sandbox_aws, name)
+    assert error is None
+    assert second["pid"] != first["pid"] and second["calls"] == 1
+    assert "Init Duration" in tail
+    if change == "configuration":
+        assert second["foo"] == "after"
+
+
+def test_a_timed_out_container_is_discarded(sandbox_aws, make_function):
+    name = make_function({"app.py": WARM}, timeout=1)
+    first, _, _ = invoke(sandbox_aws, name)
+    payload, error, _ = invoke(sandbox_aws, name, {"sleep": 5})
+    assert error == "Unhandled" and payload["errorType"] == "Sandbox.Timedout"
+    after, error, tail = invoke(sandbox_aws, name)
+    assert error is None
+    assert after["pid"] != first["pid"] and after["calls"] == 1  # a fresh container, cold
+    assert "Init Duration" in tail
+
+
+def test_output_of_each_invocation_goes_with_its_request(sandbox_aws, make_function, log_messages):
+    source = "def handler(event, context):\n    print('request', context.aws_request_id, end='')\n"
+    name = make_function({"app.py": source})
+    ids = [sandbox_aws.client("lambda").invoke(FunctionName=name)["ResponseMetadata"] for _ in range(2)]
+    assert len(ids) == 2
+    messages = log_messages(name)
+    starts = [i for i, m in enumerate(messages) if m.startswith("START RequestId: ")]
+    assert len(starts) == 2
+    for start in starts:
+        request_id = messages[start].split()[2]
+        # The line without a line break is still its own event, right after its START.
+        assert messages[start + 1] == f"request {request_id}"
+        assert messages[start + 2] == f"END RequestId: {request_id}"
+
+
+# --- limits and names as on AWS -----------------------------------------------------------------
+
+def test_invoke_payload_over_6_mb_is_refused_with_413(sandbox_aws, make_function):
+    source = "def handler(event, context):\n    return len(event['data'])\n"
+    name = make_function({"app.py": source})
+    lam = sandbox_aws.client("lambda")
+    near = json.dumps({"data": "x" * (6 * 1024 * 1024 - 100)})
+    resp = lam.invoke(FunctionName=name, Payload=near)
+    assert json.loads(resp["Payload"].read()) == 6 * 1024 * 1024 - 100  # just under the limit: delivered
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=name, Payload=json.dumps({"data": "x" * (6 * 1024 * 1024)}))
+    error = raised.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Error"]["Message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+
+
+@pytest.mark.parametrize("name, code, says", [
+    ("", "ValidationException", "Member must have length greater than or equal to 1"),
+    ("my function", "ValidationException", "Member must satisfy regular expression pattern"),
+    ("fn.v1", "ValidationException", "Member must satisfy regular expression pattern"),
+    ("f" * 65, "InvalidParameterValueException", "Member must have length less than or equal to 64"),
+    ("f" * 141, "ValidationException", "Member must have length less than or equal to 140"),
+])
+def test_create_function_refuses_names_aws_refuses(sandbox_aws, make_role, zip_bytes, name, code, says):
+    from botocore.config import Config
+
+    # Without botocore's own checks, as a raw request (or another SDK) would arrive.
+    lam = sandbox_aws.session.client("lambda", region_name=sandbox_aws.region,
+                                     endpoint_url=sandbox_aws.target.endpoint_url,
+                                     config=Config(parameter_validation=False))
+    with pytest.raises(ClientError) as raised:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=make_role([]), Handler="app.handler",
+                            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c):\n    return 1\n"})})
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert f"at 'functionName' failed to satisfy constraint: {says}" in raised.value.response["Error"]["Message"]
+
+
+def test_create_function_accepts_a_64_character_name(sandbox_aws, make_role, zip_bytes):
+    lam, name = sandbox_aws.client("lambda"), "f" * 64
+    created = lam.create_function(FunctionName=name, Runtime="python3.12", Role=make_role([]),
+                                  Handler="app.handler", Code={"ZipFile": zip_bytes({"app.py": "x = 1\n"})})
+    assert created["FunctionName"] == name
+    lam.delete_function(FunctionName=name)
+
+
+def test_invoke_endpoint_body_over_6_mb_is_a_validation_error(sandbox_aws):
+    runtime = sandbox_aws.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1" * (6 * 1024 * 1024 + 1),
+                                ContentType="text/csv")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert raised.value.response["Error"]["Message"].endswith("has oversize body.")
+    with pytest.raises(ClientError) as raised:  # under the limit, the request reaches the endpoint check
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1", ContentType="text/csv")
+    assert "not found" in raised.value.response["Error"]["Message"]
+
+
+# --- S3: one event per upload -------------------------------------------------------------------
+
+RECORD_EVENT = """
+import os, boto3
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    for record in event["Records"]:
+        key = record["s3"]["object"]["key"]
+        s3.put_object(Bucket=os.environ["OUTPUT_BUCKET"], Key=f"{key}.{record['eventName']}.{context.aws_request_id}",
+                      Body=b"")
+"""
+
+
+def test_a_multipart_upload_triggers_the_function_once(sandbox, sandbox_aws, make_role, make_function, unique,
+                                                        wait_for, tmp_path):
+    svc = unique("svc")
+    input_bucket, output_bucket = make_bucket(sandbox_aws, f"input-{svc}"), make_bucket(sandbox_aws, f"output-{svc}")
+    name = make_function({"app.py": RECORD_EVENT}, role=make_role(lab_policy(input_bucket, output_bucket)),
+                         env={"OUTPUT_BUCKET": output_bucket})
+    wire_trigger(sandbox_aws, name, input_bucket)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"a,b\n" + b"1,2\n" * (10 * 1024 * 1024 // 4))  # 10 MB: over boto3's 8 MB multipart threshold
+    s3 = sandbox_aws.client("s3")
+    s3.upload_file(str(big), input_bucket, "big.csv")  # the handout's snippet
+    s3.put_object(Bucket=input_bucket, Key="small.csv", Body=b"a\n1\n")
+    wait_for(lambda: len(output_keys(sandbox_aws, output_bucket)) >= 2, timeout=60)
+    wait_for(lambda: get_sandbox_info(sandbox.url).compute["lambda"]["pending_async"] == 0, timeout=60)
+    outputs = sorted(k.rsplit(".", 1)[0] for k in output_keys(sandbox_aws, output_bucket))
+    assert outputs == ["big.csv.ObjectCreated:CompleteMultipartUpload", "small.csv.ObjectCreated:Put"]
