@@ -152,20 +152,21 @@ def plan_bundle(ctx: LabContext, state: State) -> Decision:
     if state.bundle_bucket is None:
         return create(f"Create the private bucket {bucket} and upload the app bundle (ec2_app/ and {MODEL_KEY}) "
                       f"to {where}.")
-    adopt = claim(ctx.svc, state.bundle_bucket) == "adopt"
+    todo = []
+    if claim(ctx.svc, state.bundle_bucket) == "adopt":
+        todo.append(f"bucket {bucket} exists without the lab's tags: adopt it and tag it")
     if state.bundle_wanted is None:
         return Decision("refuse", f"{MODEL_KEY} is missing from {COURSE_BUCKET}: ask your instructor to publish "
                                   "the course files.")
-    prefix = f"Bucket {bucket} exists without the lab's tags: adopt it and tag it; " if adopt else ""
     if state.bundle is None:
-        return create(f"{prefix}Upload the app bundle (ec2_app/ and {MODEL_KEY}) to {where}.")
-    if state.bundle is st.UNSEEN or state.bundle.metadata != state.bundle_wanted:
-        return update(f"{prefix}{where} was built from another app or model: upload the current one.")
+        todo.append(f"upload the app bundle (ec2_app/ and {MODEL_KEY}) to {where}")
+    elif state.bundle is st.UNSEEN or state.bundle.metadata != state.bundle_wanted:
+        todo.append(f"{where} was built from another app or model: upload the current one")
     if state.bundle_private is False:
-        return update(f"{prefix}Block all public access to {bucket} (the instance fetches the bundle through a "
-                      "presigned URL).")
-    if adopt:
-        return update(prefix.rstrip("; ") + ".")
+        todo.append(f"block all public access to {bucket} (the instance fetches the bundle through a presigned URL)")
+    if todo:
+        text = "; ".join(todo) + "."
+        return update(text[0].upper() + text[1:])
     return nothing(f"{where} already holds this app and model.")
 
 
