@@ -211,10 +211,13 @@ def _hmac_hex(key: bytes, text: str) -> str:
 
 
 def _stamp_seconds(stamp: str) -> float | None:
-    try:
-        return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
-    except (ValueError, TypeError):
+    """Epoch seconds of a SigV4 timestamp (20240131T235959Z); None if malformed. (strptime is slow.)"""
+    if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z" or not (stamp[:8] + stamp[9:15]).isdigit():
         return None
+    fields = (int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]), int(stamp[13:15]))
+    if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
+        return None
+    return float(calendar.timegm(fields + (0, 0, 0)))
 
 
 @dataclass
@@ -343,15 +346,15 @@ def _verify_chunks(body: bytes, signed: _Signed, key: bytes, seed: str, *, signe
 class Guard:
     """WSGI middleware enforcing the rules above in front of `app` (see the module docstring).
 
-    own_keys() returns the sandbox's own {access key id: secret}; issued_key(id) a Key moto issued, or
-    None. open_paths are answered without a signature (GET/HEAD only). clock is for tests.
+    own_key(id) returns the secret of the sandbox's own key, issued_key(id) a Key moto issued; None if
+    unknown. open_paths are answered without a signature (GET/HEAD only). clock is for tests.
     """
 
-    def __init__(self, app: WsgiApp, *, own_keys: Callable[[], Mapping[str, str]], issued_key: KeyLookup,
+    def __init__(self, app: WsgiApp, *, own_key: Callable[[str], str | None], issued_key: KeyLookup,
                  open_paths: Iterable[str] = (), allowed_origins: Iterable[str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.app = app
-        self.own_keys = own_keys
+        self.own_key = own_key
         self.issued_key = issued_key
         self.open_paths = frozenset(open_paths)
         self.allowed_origins = (dashboard_origins() if allowed_origins is None
@@ -487,7 +490,7 @@ class Guard:
                            trailer=declared == STREAMING_SIGNED_TRAILER)
 
     def _key(self, key_id: str) -> Key | None:
-        secret = self.own_keys().get(key_id)
+        secret = self.own_key(key_id)
         if secret is not None:
             return Key(secret)
         return self.issued_key(key_id)

@@ -6,6 +6,7 @@ tells a running sandbox of this project from any other server on the port.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import signal
@@ -124,7 +125,7 @@ class Sandbox:
             self._credentials = sandbox_credentials()
             # Only signed requests from this machine's own names get through (guard.py); the
             # health route needs no signature.
-            guard = Guard.wrapping(own_keys=self._own_keys, issued_key=moto_hooks.issued_key,
+            guard = Guard.wrapping(own_key=self._own_key, issued_key=moto_hooks.issued_key,
                                    open_paths={HEALTH_PATH})
             server = moto_hooks.MotoWsgiServer(SANDBOX_HOST, self.requested_port, {HEALTH_PATH: self._health},
                                                wrap=guard)
@@ -212,21 +213,21 @@ class Sandbox:
         return boto3.client(service, region_name=region or self.region, endpoint_url=self.url,
                             **(self._credentials or sandbox_credentials()))
 
-    def _own_keys(self) -> dict[str, str]:
-        """The keys the guard accepts as the sandbox's own: those read at start, and the key file's now.
+    def _own_key(self, key_id: str) -> str | None:
+        """The secret of key_id if it is the sandbox's own: the key read at start, or the key file's now.
 
-        Re-read (cached by the file's identity) so that clients and sandbox agree even when the file
+        The file is re-read (cached by its identity) so that clients and sandbox agree even when it
         is made again while the sandbox runs, or in tests that give each test its own data folder.
         """
-        keys = {}
-        try:
-            current = sandbox_credentials(create=False)
-        except LabError:  # damaged since start: the keys read at start still hold
-            current = None
-        for creds in (self._credentials, current):
-            if creds:
-                keys[creds["aws_access_key_id"]] = creds["aws_secret_access_key"]
-        return keys
+        creds = self._credentials
+        if creds is None or not hmac.compare_digest(creds["aws_access_key_id"], key_id):
+            try:
+                creds = sandbox_credentials(create=False)
+            except LabError:  # damaged since start: the key read at start still holds
+                return None
+        if creds and hmac.compare_digest(creds["aws_access_key_id"], key_id):
+            return creds["aws_secret_access_key"]
+        return None
 
     # --- state -------------------------------------------------------------------------------
     def seed_course(self) -> SeedResult:
