@@ -188,7 +188,7 @@ def start_lab_instance(ctx: LabContext, on_progress: Progress = no_progress) -> 
 
 
 def terminate_lab_instance(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
-    """Terminate the lab's instances (those tagged for the student) and wait until they are gone."""
+    """Terminate the lab's instances (never another student's: NotYours) and wait until they are gone."""
     instances = st.lab_instances(ctx)
     for instance in instances:
         claim(ctx.svc, instance.seen)
