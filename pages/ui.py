@@ -228,7 +228,10 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
     st.markdown(step.explain)
     if planned is not None:
         word, icon = PLAN_WORDS[planned.action]
-        (st.error if planned.action == "refuse" else st.caption)(f"{word}: {planned.reason}", icon=icon)
+        if planned.action == "refuse":
+            st.error(f"{word}: {planned.reason}", icon=icon)
+        else:
+            st.caption(f"{icon} **{word}:** {planned.reason}")
         if planned.action == "create" and isinstance(st.session_state.get(f"{key}_result"), StepResult):
             st.session_state.pop(f"{key}_result")
     with st.expander("What this button runs", expanded=False, key=f"{key}_code_expander"):
