@@ -8,6 +8,13 @@ The sandbox's keys are a per-install secret, not moto's public "testing" keys: t
 as the student, so it answers only requests signed with them (backend/sandbox/guard.py). They are
 made on first use in `sandbox_credentials_path()` (mode 0600) and read from there by every client
 and by the sandbox itself.
+
+Credentials that expire (AWS Academy learner labs hand out session keys that last a few hours; the
+student pastes fresh ones into ~/.aws/credentials or the environment) are re-read, not cached for
+good: when a call is refused with one of `CREDENTIAL_ERROR_CODES`, the session is rebuilt once from
+the profile or environment (the key file, for the sandbox) and, if that gave other keys, the call is
+retried once. It is a botocore `needs-retry` hook on every client this module makes, so paginators,
+waiters and S3 transfers recover too; clients already handed out sign with the fresh keys.
 """
 from __future__ import annotations
 
@@ -34,6 +41,13 @@ log = logging.getLogger(__name__)
 _KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _credentials_lock = threading.Lock()
 _credentials_cache: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
+
+# Codes with which AWS refuses keys that expired or were replaced (S3, STS/IAM, EC2, JSON services).
+CREDENTIAL_ERROR_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                                    "RequestExpired", "UnrecognizedClientException"})
+# Request context keys of the refresh hook: the key generation a request was signed with, and "done once".
+_SIGNED_WITH = "mlops_lab_credentials_generation"
+_REFRESHED = "mlops_lab_credentials_refreshed"
 
 
 def sandbox_credentials(create: bool = True) -> dict[str, str] | None:
@@ -139,15 +153,20 @@ class Aws:
     _session: boto3.Session | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _refresh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _generation: int = field(default=0, repr=False)  # +1 each time a refresh brought other keys
 
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
-            if self.target.is_sandbox:
-                self._session = boto3.Session(region_name=self.target.region, **sandbox_credentials())
-            else:
-                self._session = boto3.Session(profile_name=self.target.profile, region_name=self.target.region)
+            self._session = self._new_session()
         return self._session
+
+    def _new_session(self) -> boto3.Session:
+        """A session built now: the sandbox's key file, or the profile / environment as they are now."""
+        if self.target.is_sandbox:
+            return boto3.Session(region_name=self.target.region, **sandbox_credentials())
+        return boto3.Session(profile_name=self.target.profile, region_name=self.target.region)
 
     @property
     def region(self) -> str:
@@ -160,15 +179,75 @@ class Aws:
             if key not in self._clients:
                 if self.target.is_sandbox:
                     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3)
-                    self._clients[key] = self.session.client(
+                    client = self.session.client(
                         service, region_name=region or self.region, endpoint_url=self.target.endpoint_url,
                         config=config)
                 else:
                     config = Config(retries={"max_attempts": 5, "mode": "standard"},
                                     ignore_configured_endpoint_urls=True)
-                    self._clients[key] = self.session.client(service, region_name=region or self.region,
-                                                             config=config)
+                    client = self.session.client(service, region_name=region or self.region, config=config)
+                service_id = client.meta.service_model.service_id.hyphenize()
+                # First, before the client's own signer: stamp which keys the request is signed with.
+                client.meta.events.register_first(f"request-created.{service_id}", self._stamp_generation)
+                client.meta.events.register(f"needs-retry.{service_id}", self._retry_with_fresh_credentials)
+                self._clients[key] = client
             return self._clients[key]
+
+    def refresh_credentials(self) -> bool:
+        """Rebuild the session from the profile or environment now; return True if it gave other keys.
+
+        The new keys go into the credentials object every client of this facade signs with, so
+        clients already made (and a request being retried) use them at once.
+        """
+        with self._refresh_lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> bool:
+        current = self.session.get_credentials()
+        try:
+            fresh = self._new_session().get_credentials()
+        except Exception as exc:  # a damaged credentials file, a profile that vanished: keep the old error
+            log.warning("could not re-read the credentials for %s: %s", self.target.describe(), exc)
+            return False
+        if fresh is None or current is None:
+            return False
+        keys = fresh.get_frozen_credentials()
+        if keys == current.get_frozen_credentials():
+            log.info("re-read the credentials for %s: unchanged", self.target.describe())
+            return False
+        # Credentials' fields are public and read at each signature (get_frozen_credentials).
+        current.access_key, current.secret_key, current.token = keys.access_key, keys.secret_key, keys.token
+        self._generation += 1
+        log.info("re-read the credentials for %s (%s): new keys in use", self.target.describe(),
+                 getattr(fresh, "method", "?"))
+        return True
+
+    def _stamp_generation(self, request: Any, **_: Any) -> None:
+        request.context.setdefault(_SIGNED_WITH, self._generation)
+
+    def _retry_with_fresh_credentials(self, response: Any = None, request_dict: Any = None,
+                                      operation: Any = None, **_: Any) -> int | None:
+        """botocore needs-retry hook: on refused keys, re-read them once; 0 = retry now, None = not ours."""
+        if response is None or request_dict is None:
+            return None
+        http, parsed = response
+        code = str(parsed.get("Error", {}).get("Code", ""))
+        # S3 answers HEAD without a body, so an expired token there is a bare 400.
+        head_400 = code == "400" and getattr(http, "status_code", None) == 400 and \
+            getattr(operation, "http", {}).get("method") == "HEAD"
+        if code not in CREDENTIAL_ERROR_CODES and not head_400:
+            return None
+        context = request_dict.setdefault("context", {})
+        if context.get(_REFRESHED):
+            return None  # refreshed once already: the error goes up (errors.MESSAGES says what to do)
+        context[_REFRESHED] = True
+        with self._refresh_lock:
+            # Another thread may have brought new keys since this request was signed: just retry.
+            if context.get(_SIGNED_WITH, self._generation) < self._generation or self._refresh_locked():
+                log.info("%s refused the keys (%s): retrying once with the re-read ones",
+                         getattr(operation, "name", "a call"), code)
+                return 0
+        return None
 
     def account_id(self) -> str:
         """Return the account id of the current credentials (sts:GetCallerIdentity)."""

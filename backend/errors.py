@@ -28,16 +28,28 @@ NOT_FOUND_CODES = frozenset({
     "RepositoryNotFoundException", "ImageNotFoundException", "ParameterNotFound",
 })
 
+# What to do when the keys expired: the dashboard and the CLI already re-read them once (backend/aws.py).
+_FRESH_KEYS = ("copy fresh credentials from the learner lab's \"AWS Details\" into ~/.aws/credentials "
+               "(or your own keys with `aws configure`), then try again.")
+
+# Codes with which the sandbox's guard refuses keys that are not its own (backend/sandbox/guard.py).
+SANDBOX_KEY_CODES = frozenset({"InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId",
+                               "InvalidToken", "AuthFailure"})
+
 # Error code -> what it means for the student and what to do.
 MESSAGES: dict[str, str] = {
     "AccessDenied": "Access denied: these credentials may not do this. In an AWS Academy learner lab some "
                     "actions are not allowed; otherwise ask your instructor for the permission.",
     "AccessDeniedException": "Access denied: these credentials may not do this.",
     "UnauthorizedOperation": "Access denied: these credentials may not do this on EC2.",
-    "InvalidClientTokenId": "The access key is not valid: run `aws configure` again with a current key.",
+    "InvalidClientTokenId": "The access key is not valid (or its lab session has ended): " + _FRESH_KEYS,
     "SignatureDoesNotMatch": "The secret access key does not match the access key: run `aws configure` again.",
-    "ExpiredToken": "The session token has expired: copy fresh credentials from your lab (learner labs last 4 hours).",
-    "ExpiredTokenException": "The session token has expired: copy fresh credentials from your lab.",
+    "ExpiredToken": "The session token has expired (learner lab sessions last a few hours): " + _FRESH_KEYS,
+    "ExpiredTokenException": "The session token has expired (learner lab sessions last a few hours): " + _FRESH_KEYS,
+    "RequestExpired": "The request or its session token has expired (or this computer's clock is wrong): "
+                      + _FRESH_KEYS,
+    "UnrecognizedClientException": "The access key or its session token is not valid (or has expired): "
+                                   + _FRESH_KEYS,
     "InvalidAccessKeyId": "The access key is not valid: run `aws configure` again with a current key.",
     "BucketAlreadyExists": "That bucket name is taken by another AWS account (bucket names are global): "
                            "choose another service name.",
@@ -91,6 +103,11 @@ def explain(exc: BaseException, endpoint_url: str | None = None) -> LabError:
     if isinstance(exc, LabError):
         return exc
     if isinstance(exc, ClientError):
+        if endpoint_url and error_code(exc) in SANDBOX_KEY_CODES:
+            # Learner-lab advice would mislead here: the sandbox answers only its own per-install key.
+            return AwsError(f"The sandbox at {endpoint_url} refused these keys: it answers only its own key. "
+                            "Run the export line that `make run` and the Setup page show, then try again "
+                            f"({getattr(exc, 'operation_name', '')}: {error_code(exc)}).", error_code(exc))
         return aws_error(exc)
     if isinstance(exc, EndpointConnectionError):
         if endpoint_url:
