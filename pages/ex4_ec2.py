@@ -5,9 +5,7 @@ import streamlit as st
 
 from backend.artifacts import NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.exercises.ex4_ec2 import (
-    DEFAULT_INSTANCE_TYPE,
     EXERCISE,
-    INSTANCE_TYPES,
     call_predict,
     instance_console,
     instance_endpoint,
@@ -22,40 +20,49 @@ from backend.local_model import feature_choices
 from pages import ui
 
 
-def options() -> None:
-    with st.expander("Options", expanded=False):
-        st.selectbox("Instance type", INSTANCE_TYPES, index=INSTANCE_TYPES.index(DEFAULT_INSTANCE_TYPE),
-                     key="ex4_instance_type")
-        st.checkbox("Open port 8000 to everyone (for a class; SSH stays yours only)", key="ex4_open_to_class")
-        st.checkbox("Recreate the key pair (if its private key is lost)", key="ex4_recreate_key")
+CHANGING = ("pending", "stopping", "shutting-down")
 
 
 def instance_panel(ctx) -> None:
     st.subheader("Your instance")
-    try:
-        instance = lab_instance(ctx)
-    except Exception as exc:
-        ui.show_error(exc, ctx)
-        return
-    if instance is None:
-        st.info(f"No instance yet. {price_note(ctx)}")
-        return
-    state = instance["State"]["Name"]
-    st.write(f"`{instance['InstanceId']}` · {instance.get('InstanceType')} · **{state}**"
-             + (f" · public IP {instance['PublicIpAddress']}" if instance.get("PublicIpAddress") else ""))
-    left, middle, right = st.columns(3)
-    action = None
-    if left.button("Start", key="ex4_start", disabled=state != "stopped"):
-        action = ("Starting the instance", start_lab_instance)
-    if middle.button("Stop", key="ex4_stop", disabled=state != "running"):
-        action = ("Stopping the instance", stop_lab_instance)
-    if right.button("Terminate", key="ex4_terminate"):
-        action = ("Terminating the instance", terminate_lab_instance)
-    if action is not None:
-        result = ui.run_with_status(action[0], lambda progress: action[1](ctx, progress), ctx)
-        if result is not None:
-            st.info(result.summary)
-    with st.expander("Console output (the start-up script's log)", expanded=False):
+    # While the instance changes state the panel reads it again every few seconds, then stops.
+    changing = st.session_state.get("ex4_changing", False)
+
+    @st.fragment(run_every=3 if changing else None)
+    def live() -> None:
+        try:
+            instance = lab_instance(ctx)
+        except Exception as exc:
+            ui.show_error(exc, ctx)
+            return
+        now_changing = instance is not None and instance.state in CHANGING
+        if now_changing != st.session_state.get("ex4_changing", False):
+            st.session_state["ex4_changing"] = now_changing
+            st.rerun()  # start or stop the periodic refresh
+        if instance is None:
+            st.session_state.pop("ex4_answer", None)  # an answer from an instance that is gone is no longer true
+            st.info(f"No instance yet. {price_note(ctx)}")
+            return
+        st.write(f"`{instance.id}` · {instance.type} · **{instance.state}**"
+                 + (f" · public IP {instance.public_ip}" if instance.public_ip else ""))
+        left, middle, right = st.columns(3)
+        action = None
+        if left.button("Start", key="ex4_start", disabled=instance.state != "stopped"):
+            action = ("Starting the instance", start_lab_instance)
+        if middle.button("Stop", key="ex4_stop", disabled=instance.state != "running"):
+            action = ("Stopping the instance", stop_lab_instance)
+        if ui.confirmed_button("Terminate", f"Terminate instance {instance.id} ({instance.type}) and its disk",
+                               ctx, key="ex4_terminate", container=right):
+            action = ("Terminating the instance", terminate_lab_instance)
+        if action is not None:
+            result = ui.run_with_status(action[0], lambda progress: action[1](ctx, progress), ctx)
+            ui.progress_changed()
+            if result is not None:
+                st.session_state.pop("ex4_answer", None)
+                st.rerun(scope="app")
+
+    live()
+    with st.expander("Console output (the start-up script's log)", expanded=False, key="ex4_console_expander"):
         if st.button("Refresh console output", key="ex4_console_refresh") or "ex4_console" in st.session_state:
             try:
                 st.session_state["ex4_console"] = instance_console(ctx)
@@ -119,5 +126,4 @@ def extra(ctx) -> None:
     manual_path(ctx)
 
 
-options()
 ui.exercise_page(EXERCISE, extra=extra)

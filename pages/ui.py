@@ -283,6 +283,32 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
                      icon=":material/close:")
 
 
+def account_label(ctx: LabContext) -> str:
+    """Which account an action touches, as a destructive button must say it."""
+    identity, _ = identity_or_error(ctx.aws.target)
+    where = ctx.aws.target.describe()
+    return f"account {identity.account} ({where})" if identity else where
+
+
+def confirmed_button(label: str, what: str, ctx: LabContext, key: str, disabled: bool = False,
+                     container=None) -> bool:
+    """A destructive button that asks first: says exactly what goes and from which account; True once confirmed."""
+    box = container or st
+    if box.button(label, key=key, disabled=disabled):
+        st.session_state[f"{key}_asking"] = True
+    if not st.session_state.get(f"{key}_asking") or disabled:
+        return False
+    st.warning(f"{what} — from {account_label(ctx)}. This cannot be undone.", icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button(f"Yes, {label.lower()}", key=f"{key}_yes", type="primary"):
+        st.session_state.pop(f"{key}_asking", None)
+        return True
+    if no.button("Cancel", key=f"{key}_no"):
+        st.session_state.pop(f"{key}_asking", None)
+        st.rerun()
+    return False
+
+
 def deletion_table(plan: list) -> pd.DataFrame:
     """A teardown or cleanup plan as a table: what, whose, what will be done, why."""
     return pd.DataFrame({"": ["delete" if d.allowed else "keep" for d in plan],
@@ -317,9 +343,7 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
         st.write(f"Only resources tagged for **{ctx.svc}** are deleted; their tags are read again right before "
                  "each deletion. Your local downloads stay.")
         st.dataframe(deletion_table(deletions), hide_index=True, width="stretch")
-        account, _ = identity_or_error(ctx.aws.target)
-        where = f"account {account.account} ({ctx.aws.target.describe()})" if account else ctx.aws.target.describe()
-        confirm = st.checkbox(f"Yes, delete these {len(allowed)} resource(s) from {where}",
+        confirm = st.checkbox(f"Yes, delete these {len(allowed)} resource(s) from {account_label(ctx)}",
                               key=f"{key}_confirm", disabled=not allowed)
         if st.button("Delete", key=f"{key}_run", disabled=not (confirm and allowed), type="primary"):
             results = run_with_status(
