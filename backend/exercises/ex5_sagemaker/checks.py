@@ -30,6 +30,8 @@ def image(state: State) -> CheckResult:
 
 def role(state: State) -> CheckResult:
     title = "SageMaker may assume the execution role"
+    if state.role is None and state.uses_lab_role is UNSEEN:
+        return unseen("role", title)
     found, name = state.execution_role, state.execution_role_name
     if found is None:
         return CheckResult("role", title, False, f"No role {name}.", "Create it (step 2).")
@@ -39,7 +41,7 @@ def role(state: State) -> CheckResult:
                            f"Its trust policy must name {SAGEMAKER_PRINCIPAL} (exercise 3's role trusts only Lambda): "
                            "step 2 creates the right one.", broken=True)
     policy = state.names.sagemaker_policy
-    if not state.uses_lab_role and policy not in found.attached:
+    if state.uses_lab_role is False and policy not in found.attached:
         return CheckResult("role", title, False, f"{policy} is not attached.",
                            "Without it SageMaker cannot read the model artifact or pull the image (step 2).")
     return CheckResult("role", title, True, f"{name} trusts {SAGEMAKER_PRINCIPAL}.")

@@ -108,7 +108,7 @@ class Invocation:
 class State:
     names: LabNames
     region: str
-    uses_lab_role: bool
+    uses_lab_role: bool | Unseen  # UNSEEN: the listings cannot see the student's choice
     image: Image | Unseen
     role: Role | None  # the student's own sagemaker-<svc>-role
     lab_role: Role | None  # LabRole, when the student deploys with it
@@ -123,11 +123,11 @@ class State:
 
     @property
     def execution_role(self) -> Role | None:
-        return self.lab_role if self.uses_lab_role else self.role
+        return self.lab_role if self.uses_lab_role is True else self.role
 
     @property
     def execution_role_name(self) -> str:
-        return LAB_ROLE if self.uses_lab_role else self.names.sagemaker_role
+        return LAB_ROLE if self.uses_lab_role is True else self.names.sagemaker_role
 
 
 def mlflow_version() -> str:
@@ -310,7 +310,9 @@ def from_snapshot(view: StudentView) -> State:
     """Build the State from the class listings: ECR, the local folder, model tags and answers are not seen."""
     names = view.names
     role = _snapshot_role(view, names.sagemaker_role)
-    lab_role = _snapshot_role(view, LAB_ROLE) if role is None else None  # a learner lab's student uses LabRole
+    # Without a role of their own, a learner lab's student deploys with LabRole, if they ticked the option:
+    # the listings show LabRole, never the option.
+    lab_role = _snapshot_role(view, LAB_ROLE) if role is None else None
     seen_policy, raw_policy = view.get("policy", names.sagemaker_policy), view.raw_of("policy", names.sagemaker_policy)
     policy = None if seen_policy is None else Policy(
         seen_policy, raw_policy is not None and _same(raw_policy.get("Document"), policy_document(names)))
@@ -320,7 +322,7 @@ def from_snapshot(view: StudentView) -> State:
         endpoint = Endpoint(seen, raw.get("EndpointStatus", "?"), raw.get("FailureReason", ""),
                             raw.get("EndpointConfigName"), UNSEEN, UNSEEN)
     return State(
-        names=names, region=view.region, uses_lab_role=lab_role is not None,
+        names=names, region=view.region, uses_lab_role=UNSEEN if lab_role is not None else False,
         image=UNSEEN, role=role, lab_role=lab_role, policy=policy,
         course_model_etag=UNSEEN, local_model=UNSEEN,
         bucket=view.get("bucket", names.sagemaker_bucket),

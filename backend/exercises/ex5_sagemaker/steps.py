@@ -69,7 +69,7 @@ def run_image(ctx: LabContext, on_progress: Progress = no_progress) -> StepResul
 
 def plan_role(ctx: LabContext, state: State) -> Decision:
     names = state.names
-    if state.uses_lab_role:
+    if state.uses_lab_role is True:
         if state.lab_role is None:
             return nothing(f"Uses the learner lab's {LAB_ROLE}, but this account has none: the step will stop "
                            "(untick 'Use LabRole' to create the lab's own role).")
