@@ -15,7 +15,7 @@ from backend.classview import StudentView
 from backend.config import COURSE_BUCKET
 from backend.deleter import apply_deletions
 from backend.exercises import FROM_SNAPSHOT, get_exercise
-from backend.exercises.ex3_lambda import state as ex3_state
+from backend.exercises.ex3_lambda import deploy as ex3_deploy
 from backend.lab import LabContext, apply, apply_teardown, plan, run_checks, teardown_plan
 from backend.names import lab_tags, tag_list, tags_from_text, tags_text
 from backend.ownership import NotYours, Seen
@@ -105,11 +105,11 @@ def test_resources_are_tagged_and_private(ctx):
 
 def test_the_deployment_zip_holds_the_handler_and_its_reader(ctx):
     apply(ctx, steps(SETUP_STEPS))
-    names = zipfile.ZipFile(io.BytesIO(ex3_state.handler_zip())).namelist()
-    present = [n for n in ("handler.py", "batch_reader.py") if (ex3_state.HANDLER_DIR / n).is_file()]
+    names = zipfile.ZipFile(io.BytesIO(ex3_deploy.handler_zip())).namelist()
+    present = [n for n in ("handler.py", "batch_reader.py") if (ex3_deploy.HANDLER_DIR / n).is_file()]
     assert sorted(names) == sorted(present) and "handler.py" in names
     config = lambda_.get_function(ctx.aws, ctx.names.lambda_function)
-    assert config["CodeSha256"] == ex3_state.handler_sha256()
+    assert config["CodeSha256"] == ex3_deploy.handler_sha256()
 
 
 def test_policy_names_the_buckets_the_step_created(ctx):
@@ -286,7 +286,7 @@ def _foreign(ctx, kind):
         return "buckets"
     if kind == "policy":
         aws.client("iam").create_policy(PolicyName=names.lambda_policy, Tags=tag_list(tags),
-                                        PolicyDocument=json.dumps(ex3_state.policy_document(names)))
+                                        PolicyDocument=json.dumps(ex3_deploy.policy_document(names)))
         return "policy"
     if kind == "role":
         apply(ctx, steps(["policy"]))
@@ -329,7 +329,7 @@ def _untagged(ctx, kind):
         return "buckets"
     if kind == "policy":
         aws.client("iam").create_policy(PolicyName=names.lambda_policy,
-                                        PolicyDocument=json.dumps(ex3_state.policy_document(names)))
+                                        PolicyDocument=json.dumps(ex3_deploy.policy_document(names)))
         return "policy"
     apply(ctx, steps(["buckets", "policy"]))
     if kind == "role":
@@ -447,7 +447,7 @@ def test_old_runtime_is_caught(ctx):
 
 def test_output_to_the_model_bucket_is_broken(ctx):
     apply(ctx, steps(SETUP_STEPS))
-    env = {**ex3_state.function_environment(ctx), "OUTPUT_BUCKET": ctx.names.model_bucket}
+    env = {**ex3_deploy.function_environment(ctx), "OUTPUT_BUCKET": ctx.names.model_bucket}
     ctx.aws.client("lambda").update_function_configuration(FunctionName=ctx.names.lambda_function,
                                                            Environment={"Variables": env})
     result = checks(ctx)["function"]
@@ -522,7 +522,7 @@ def test_the_class_view_judges_with_the_same_checks_at_every_stage(ctx):
 def test_the_class_view_sees_the_handout_mistakes_as_broken(ctx):
     for name in (f"input-bucket-{SVC}", f"output-bucket-{SVC}"):
         ctx.aws.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": ctx.region})
-    handout = json.loads(json.dumps(ex3_state.policy_document(ctx.names)).replace(
+    handout = json.loads(json.dumps(ex3_deploy.policy_document(ctx.names)).replace(
         f":::input-{SVC}/", f":::input-bucket-{SVC}/"))
     ctx.aws.client("iam").create_policy(PolicyName=ctx.names.lambda_policy, PolicyDocument=json.dumps(handout))
     agree(ctx)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ...lab import Exercise
-from . import checks, state, steps, teardown
+from . import checks, deploy, state, steps, teardown
 from .batch import WAIT_FOR_OUTPUT_S, run_batch, wait_for_output
-from .state import (HANDLER, HANDLER_FILES, LAB_ROLE, MEMORY_MB, MODEL_KEY, OPTIONS, RUNTIME, TIMEOUT_S, State,
-                    allowed_resources, function_environment, handler_source, handler_zip, observe, policy_document)
+from .deploy import (HANDLER, HANDLER_FILES, LAB_ROLE, MEMORY_MB, MODEL_KEY, OPTIONS, RUNTIME, TIMEOUT_S,
+                     allowed_resources, function_environment, handler_source, handler_zip, policy_document)
+from .state import State, observe
 
 INTRO = """\
 Every CSV uploaded to `input-<name>` triggers a Lambda function that scores it with the ONNX model
@@ -19,5 +20,5 @@ EXERCISE: Exercise[State] = Exercise(
     steps=steps.STEPS, checks=checks.CHECKS, options=OPTIONS, teardown=teardown.plan)
 
 __all__ = ["EXERCISE", "HANDLER", "HANDLER_FILES", "LAB_ROLE", "MEMORY_MB", "MODEL_KEY", "RUNTIME", "TIMEOUT_S",
-           "WAIT_FOR_OUTPUT_S", "allowed_resources", "checks", "function_environment", "handler_source",
+           "WAIT_FOR_OUTPUT_S", "allowed_resources", "checks", "deploy", "function_environment", "handler_source",
            "handler_zip", "policy_document", "run_batch", "state", "steps", "teardown", "wait_for_output"]

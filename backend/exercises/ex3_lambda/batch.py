@@ -11,7 +11,8 @@ from typing import Any, Callable
 from ... import lambda_, s3
 from ...errors import LabError
 from ...lab import LabContext, Progress, no_progress
-from .state import TIMESTAMP, error_report_key, output_matches
+from .deploy import TIMESTAMP
+from .state import error_report_key, output_matches
 
 WAIT_FOR_OUTPUT_S = 90.0
 

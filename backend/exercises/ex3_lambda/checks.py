@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ...lab import UNSEEN, Check, CheckResult, unseen
-from .state import LAB_ROLE, MEMORY_MB, MODEL_KEY, RUNTIME, TEST_KEY, TIMEOUT_S, State, allowed_resources
+from .deploy import LAB_ROLE, MEMORY_MB, MODEL_KEY, RUNTIME, TEST_KEY, TIMEOUT_S, allowed_resources
+from .state import State
 
 
 def buckets(state: State) -> CheckResult:

@@ -7,7 +7,7 @@ from ... import s3
 from ...config import COURSE_BUCKET
 from ...lab import LabContext
 from ...names import lab_tags, tag_list
-from .state import (HANDLER, LAB_ROLE, LAMBDA_SERVICE, LAYER_KEY, MEMORY_MB, MODEL_KEY, NUMBER, RUNTIME, TEST_KEY,
+from .deploy import (HANDLER, LAB_ROLE, LAMBDA_SERVICE, LAYER_KEY, MEMORY_MB, MODEL_KEY, NUMBER, RUNTIME, TEST_KEY,
                     TIMEOUT_S, TIMESTAMP, USE_LAB_ROLE, function_environment, handler_files, policy_document, role_name)
 
 

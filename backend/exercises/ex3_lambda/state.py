@@ -1,111 +1,19 @@
-"""Exercise 3's state: three buckets, the policy, the role, the layer, the function, its trigger, outputs and logs.
-
-Also what the steps deploy (constants, options, the policy document, the function's environment
-and zip): the plan compares the State with these, the snippets show them.
-"""
+"""Exercise 3's state: three buckets, the policy, the role, the layer, the function, its trigger, outputs and logs."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from ... import iam, lambda_, logs, s3
 from ...classview import StudentView
-from ...config import COURSE_BUCKET, PROJECT_ROOT, user_data_dir
-from ...lab import UNSEEN, LabContext, Option, Unseen
+from ...config import COURSE_BUCKET, user_data_dir
+from ...lab import UNSEEN, LabContext, Unseen
 from ...names import LabNames, tags_from_text
 from ...ownership import Seen
-
-HANDLER_DIR = PROJECT_ROOT / "lambda_code"
-# handler.py is the entry point; batch_reader.py (the CSV reader and scorer) sits beside it at the zip's root.
-HANDLER_FILES = ("handler.py", "batch_reader.py")
-HANDLER = "handler.lambda_handler"
-RUNTIME = "python3.12"
-MEMORY_MB = 256
-TIMEOUT_S = 10
-MODEL_KEY = "model.onnx"
-LAYER_KEY = "layer_file.zip"
-TEST_KEY = "input_batch.csv"
-LAB_ROLE = iam.LAB_ROLE
-LAMBDA_SERVICE = "lambda.amazonaws.com"
-NUMBER = 3
-
-# ---- options --------------------------------------------------------------------------------
-
-USE_LAB_ROLE = Option(
-    "use_lab_role", "Use LabRole (AWS Academy learner labs cannot create roles)", False,
-    "The function runs with the learner lab's existing LabRole: no role or policy of your own is created.")
-INCLUDE_INPUT = Option(
-    "include_input", "Output holds the input columns too", True,
-    "The course's optional step 7: each output row repeats the input's columns beside its prediction.")
-TIMESTAMP = Option(
-    "timestamp", "Timestamped output names (one file per upload)", True,
-    "On: <input>_predictions_<UTC time>.csv, one file per upload; off: every upload overwrites predictions.csv.")
-OPTIONS = (USE_LAB_ROLE, INCLUDE_INPUT, TIMESTAMP)
-
-
-# ---- what the steps deploy ------------------------------------------------------------------
-
-def policy_document(names: LabNames) -> dict[str, Any]:
-    """Return the function's policy: logs, read input and model, write output — ARNs from the real bucket names."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Logs", "Effect": "Allow",
-         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": "arn:aws:logs:*:*:*"},
-        {"Sid": "ReadInput", "Effect": "Allow", "Action": ["s3:GetObject"],
-         "Resource": f"arn:aws:s3:::{names.input_bucket}/*"},
-        {"Sid": "ReadModel", "Effect": "Allow", "Action": ["s3:GetObject"],
-         "Resource": f"arn:aws:s3:::{names.model_bucket}/*"},
-        {"Sid": "WriteOutput", "Effect": "Allow", "Action": ["s3:PutObject"],
-         "Resource": f"arn:aws:s3:::{names.output_bucket}/*"},
-    ]}
-
-
-def allowed_resources(document: dict[str, Any], action: str) -> set[str]:
-    """Return the resources a policy document allows `action` on."""
-    found = set()
-    for statement in document.get("Statement", []):
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if statement.get("Effect") == "Allow" and any(a in (action, "s3:*", "*") for a in actions):
-            resources = statement.get("Resource", [])
-            found.update([resources] if isinstance(resources, str) else resources)
-    return found
-
-
-def function_environment(ctx: LabContext) -> dict[str, str]:
-    """Return the function's environment: bucket names are configuration, not code."""
-    names = ctx.names
-    return {"MODEL_BUCKET": names.model_bucket, "MODEL_KEY": MODEL_KEY, "OUTPUT_BUCKET": names.output_bucket,
-            "INCLUDE_INPUT": "1" if INCLUDE_INPUT.get(ctx) else "0",
-            "TIMESTAMP": "1" if TIMESTAMP.get(ctx) else "0"}
-
-
-def role_name(ctx: LabContext) -> str:
-    """Return the role the function runs with: the student's own, or the learner lab's LabRole."""
-    return LAB_ROLE if USE_LAB_ROLE.get(ctx) else ctx.names.lambda_role
-
-
-def handler_files() -> tuple[str, ...]:
-    """Return the handler files that exist (batch_reader.py arrived later: deploy whichever are there)."""
-    return tuple(name for name in HANDLER_FILES if (HANDLER_DIR / name).is_file())
-
-
-def handler_source() -> str:
-    """Return the handler's source, as deployed (for students to read)."""
-    return (HANDLER_DIR / HANDLER_FILES[0]).read_text()
-
-
-def handler_zip() -> bytes:
-    """Return the function's deployment zip (the handler files at its root), byte-stable."""
-    return lambda_.zip_directory_files(HANDLER_DIR, list(handler_files()))
-
-
-def handler_sha256() -> str:
-    """Return the deployment zip's sha256 as Lambda reports it (CodeSha256)."""
-    return lambda_.FunctionSpec(name="-", role_arn="-", zip_bytes=handler_zip(), handler=HANDLER).code_sha256
-
+from .deploy import LAB_ROLE, LAMBDA_SERVICE, LAYER_KEY, MODEL_KEY, TEST_KEY, TIMESTAMP, USE_LAB_ROLE
 
 # ---- the state ------------------------------------------------------------------------------
 
@@ -413,35 +321,63 @@ def course_layer_etag(head: dict[str, Any]) -> str:
     return head["ETag"].strip('"') + f":{head['ContentLength']}"
 
 
-def observe(ctx: LabContext) -> State:
-    """Read exercise 3's state from the account."""
-    names, aws = ctx.names, ctx.aws
-    model_bucket, input_bucket, output_bucket = (observe_bucket(ctx, b) for b in (
-        names.model_bucket, names.input_bucket, names.output_bucket))
-    handout = tuple(seen for b in (names.handout_input_bucket, names.handout_output_bucket)
-                    if (seen := s3.seen_bucket(aws, b)) is not None)
-    model_keys = [o.key for o in s3.list_objects(aws, names.model_bucket)] if model_bucket else []
-    function = observe_function(ctx)
-    lab_role_used = USE_LAB_ROLE.get(ctx) or bool(function and function.role_arn.endswith(f":role/{LAB_ROLE}"))
+def _model_side(ctx: LabContext) -> tuple[BucketState | None, ObjectSeen | None, tuple[str, ...]]:
+    bucket = observe_bucket(ctx, ctx.names.model_bucket)
+    if bucket is None:
+        return None, None, ()
+    keys = [o.key for o in s3.list_objects(ctx.aws, ctx.names.model_bucket)]
+    model = _object(s3.head_object(ctx.aws, ctx.names.model_bucket, MODEL_KEY), MODEL_KEY) if MODEL_KEY in keys else None
+    return bucket, model, tuple(k for k in keys if "predict" in k)
+
+
+def _output_side(ctx: LabContext) -> tuple[BucketState | None, tuple[ObjectSeen, ...]]:
+    bucket = observe_bucket(ctx, ctx.names.output_bucket)
+    if bucket is None:
+        return None, ()
+    return bucket, tuple(ObjectSeen(o.key, o.size, o.etag.strip('"'), o.last_modified)
+                         for o in s3.list_objects(ctx.aws, ctx.names.output_bucket))
+
+
+def _layer_side(ctx: LabContext) -> tuple[LayerState | None, str | None]:
     layer = observe_layer(ctx)
-    log_group = observe_log_group(ctx)
-    outputs = tuple(ObjectSeen(o.key, o.size, o.etag.strip('"'), o.last_modified)
-                    for o in s3.list_objects(aws, names.output_bucket)) if output_bucket else ()
-    course_input = _object(s3.head_object(aws, COURSE_BUCKET, TEST_KEY), TEST_KEY)
+    return layer, course_layer_sha256(ctx) if layer is not None else None
+
+
+def _logs_side(ctx: LabContext) -> tuple[LogGroupState | None, Runs]:
+    group = observe_log_group(ctx)
+    return group, _runs(ctx, group)
+
+
+def observe(ctx: LabContext) -> State:
+    """Read exercise 3's state from the account (independent reads side by side: ~37 calls, one round trip deep)."""
+    names, aws = ctx.names, ctx.aws
+    course = lambda key: _object(s3.head_object(aws, COURSE_BUCKET, key), key)  # noqa: E731
+    reads: dict[str, Callable[[], Any]] = {
+        "model": lambda: _model_side(ctx), "input": lambda: observe_bucket(ctx, names.input_bucket),
+        "output": lambda: _output_side(ctx),
+        "handout": lambda: tuple(seen for b in (names.handout_input_bucket, names.handout_output_bucket)
+                                 if (seen := s3.seen_bucket(aws, b)) is not None),
+        "course_model": lambda: course(MODEL_KEY), "course_input": lambda: course(TEST_KEY),
+        "policy": lambda: observe_policy(ctx), "role": lambda: observe_role(ctx, names.lambda_role),
+        "lab_role": lambda: observe_role(ctx, LAB_ROLE) if USE_LAB_ROLE.get(ctx) else None,
+        "function": lambda: observe_function(ctx), "layer": lambda: _layer_side(ctx), "logs": lambda: _logs_side(ctx),
+    }
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="ex3-observe") as pool:
+        futures = {key: pool.submit(read) for key, read in reads.items()}
+        got = {key: future.result() for key, future in futures.items()}
+    (model_bucket, model, strays), (output_bucket, outputs) = got["model"], got["output"]
+    function, lab_role = got["function"], got["lab_role"]
+    lab_role_used = USE_LAB_ROLE.get(ctx) or bool(function and function.role_arn.endswith(f":role/{LAB_ROLE}"))
+    if lab_role_used and lab_role is None:
+        lab_role = observe_role(ctx, LAB_ROLE)
+    (layer, layer_sha), (log_group, runs) = got["layer"], got["logs"]
     return State(
         names=names, region=ctx.region, uses_lab_role=lab_role_used,
-        model_bucket=model_bucket, input_bucket=input_bucket, output_bucket=output_bucket,
-        handout_buckets=handout,
-        course_model=_object(s3.head_object(aws, COURSE_BUCKET, MODEL_KEY), MODEL_KEY),
-        model=_object(s3.head_object(aws, names.model_bucket, MODEL_KEY), MODEL_KEY) if model_bucket else None,
-        model_strays=tuple(k for k in model_keys if "predict" in k),
-        policy=observe_policy(ctx),
-        role=observe_role(ctx, names.lambda_role),
-        lab_role=observe_role(ctx, LAB_ROLE) if lab_role_used else None,
-        layer=layer,
-        course_layer_sha256=course_layer_sha256(ctx) if layer is not None else None,
-        function=function, log_group=log_group, runs=_runs(ctx, log_group), outputs=outputs,
-        test=observe_test(ctx, input_bucket, outputs, course_input),
+        model_bucket=model_bucket, input_bucket=got["input"], output_bucket=output_bucket,
+        handout_buckets=got["handout"], course_model=got["course_model"], model=model, model_strays=strays,
+        policy=got["policy"], role=got["role"], lab_role=lab_role if lab_role_used else None,
+        layer=layer, course_layer_sha256=layer_sha, function=function, log_group=log_group, runs=runs,
+        outputs=outputs, test=observe_test(ctx, got["input"], outputs, got["course_input"]),
     )
 
 

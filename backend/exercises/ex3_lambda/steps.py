@@ -18,10 +18,11 @@ from ...names import lab_tags
 from ...ownership import Seen, adopted_note, claim
 from . import snippets
 from .batch import run_batch
-from .state import (HANDLER, LAB_ROLE, LAMBDA_SERVICE, LAYER_KEY, MEMORY_MB, MODEL_KEY, NUMBER, RUNTIME, TEST_KEY,
-                    TIMEOUT_S, USE_LAB_ROLE, FunctionState, RoleState, State, course_layer_etag, function_environment,
-                    handler_sha256, handler_zip, observe, observe_function, observe_layer, observe_log_group,
-                    observe_policy, observe_role, policy_document, remember_sha256, role_name)
+from .deploy import (HANDLER, LAB_ROLE, LAMBDA_SERVICE, LAYER_KEY, MEMORY_MB, MODEL_KEY, NUMBER, RUNTIME, TEST_KEY,
+                     TIMEOUT_S, USE_LAB_ROLE, function_environment, function_spec, handler_sha256, policy_document,
+                     role_name)
+from .state import (FunctionState, RoleState, State, course_layer_etag, observe, observe_function, observe_layer,
+                    observe_log_group, observe_policy, observe_role, remember_sha256)
 
 
 def _tags(ctx: LabContext) -> dict[str, str]:
@@ -320,21 +321,6 @@ def plan_function(ctx: LabContext, state: State) -> Decision:
     if changes:
         return update(_sentence(changes))
     return nothing(f"Function {names.lambda_function} is deployed as the step would deploy it, and yours.")
-
-
-def function_spec(ctx: LabContext) -> lambda_.FunctionSpec:
-    """Return the function the step deploys (raises LabError naming the step to run first)."""
-    names = ctx.names
-    role = iam.get_role(ctx.aws, role_name(ctx))
-    if role is None:
-        raise LabError(f"Role {role_name(ctx)} does not exist yet: run the role step first.", "MissingRole")
-    layer = lambda_.latest_layer_version(ctx.aws, names.lambda_layer)
-    if layer is None:
-        raise LabError(f"Layer {names.lambda_layer} does not exist yet: run the layer step first.", "MissingLayer")
-    return lambda_.FunctionSpec(
-        name=names.lambda_function, role_arn=role["Arn"], zip_bytes=handler_zip(), handler=HANDLER,
-        runtime=RUNTIME, memory_mb=MEMORY_MB, timeout_s=TIMEOUT_S, environment=function_environment(ctx),
-        layers=(layer["LayerVersionArn"],), tags=_tags(ctx), description=f"Batch predictions for {ctx.svc}")
 
 
 def run_function(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
