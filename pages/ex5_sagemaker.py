@@ -4,8 +4,6 @@ import streamlit as st
 
 from backend.exercises.ex5_sagemaker import (
     EXERCISE,
-    INSTANCE_TYPE,
-    INSTANCE_TYPES,
     course_rows,
     delete_deployment,
     endpoint_summary,
@@ -20,13 +18,6 @@ STATUS_ICONS = {"InService": ":material/check_circle:", "Failed": ":material/err
                 "Deleting": ":material/delete:"}
 
 
-def options() -> None:
-    with st.expander("Options", expanded=False):
-        st.checkbox("Use LabRole (AWS Academy learner labs cannot create roles)", key="ex5_use_lab_role")
-        instances = list(INSTANCE_TYPES)
-        st.selectbox("Instance type", instances, index=instances.index(INSTANCE_TYPE), key="ex5_instance_type")
-
-
 def cost_banner(ctx) -> None:
     """Before deploying: what it costs (real AWS) or that it is free (sandbox)."""
     if ctx.aws.target.is_sandbox:
@@ -37,32 +28,48 @@ def cost_banner(ctx) -> None:
                    + " Delete the endpoint when you are done.", icon=":material/payments:")
 
 
+CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
 def endpoint_panel(ctx) -> None:
-    """The endpoint as it is now: status, reason, instance, price, and a delete button while it exists."""
+    """The endpoint as it is now: status, reason, instance, price, and a delete button while it exists.
+
+    While the endpoint changes state the panel reads it again every few seconds, then stops.
+    """
     st.subheader("Your endpoint")
-    try:
-        summary = endpoint_summary(ctx)
-    except Exception as exc:
-        ui.show_error(exc, ctx)
-        return
-    if summary is None:
-        st.caption(f"`{ctx.names.endpoint}` is not deployed.")
-        return
-    status = summary["status"]
-    text = f"`{ctx.names.endpoint}` is **{status}** on {summary['instance_count']} × {summary['instance_type']}"
-    if summary["hourly_usd"] is not None and not ctx.aws.target.is_sandbox:
-        text += f", about ${summary['hourly_usd']:.3f} per hour since {summary['created']:%Y-%m-%d %H:%M}"
-    (st.error if status == "Failed" else st.success if status == "InService" else st.info)(
-        text + (f"  \nReason: {summary['failure_reason']}" if summary["failure_reason"] else ""),
-        icon=STATUS_ICONS.get(status, ":material/info:"))
-    left, right = st.columns(2)
-    left.button("Refresh status", key="ex5_refresh")
-    if right.button("Delete the endpoint now", key="ex5_delete", type="secondary"):
-        results = ui.run_with_status("Deleting the endpoint", lambda progress: delete_deployment(ctx, progress), ctx)
-        if results is not None:
-            st.session_state.pop("ex5_deploy_result", None)
-            st.session_state.pop("ex5_answer", None)
-            st.rerun()
+    changing = st.session_state.get("ex5_changing", False)
+
+    @st.fragment(run_every=3 if changing else None)
+    def live() -> None:
+        try:
+            summary = endpoint_summary(ctx)
+        except Exception as exc:
+            ui.show_error(exc, ctx)
+            return
+        status = summary["status"] if summary else None
+        if (status in CHANGING) != st.session_state.get("ex5_changing", False):
+            st.session_state["ex5_changing"] = status in CHANGING
+            st.rerun(scope="app")  # start or stop the periodic refresh; steps and checks follow
+        st.session_state["ex5_status"] = status
+        if summary is None:
+            st.caption(f"`{ctx.names.endpoint}` is not deployed.")
+            return
+        text = f"`{ctx.names.endpoint}` is **{status}** on {summary['instance_count']} × {summary['instance_type']}"
+        if summary["hourly_usd"] is not None and not ctx.aws.target.is_sandbox:
+            text += f", about ${summary['hourly_usd']:.3f} per hour since {summary['created']:%Y-%m-%d %H:%M}"
+        (st.error if status == "Failed" else st.success if status == "InService" else st.info)(
+            text + (f"  \nReason: {summary['failure_reason']}" if summary["failure_reason"] else ""),
+            icon=STATUS_ICONS.get(status, ":material/info:"))
+        if ui.confirmed_button("Delete the endpoint now",
+                               f"Delete endpoint {ctx.names.endpoint} with its configuration and model",
+                               ctx, key="ex5_delete", disabled=status == "Deleting"):
+            results = ui.run_with_status("Deleting the endpoint", lambda progress: delete_deployment(ctx, progress), ctx)
+            ui.progress_changed()
+            if results is not None:
+                st.session_state.pop("ex5_answer", None)
+                st.rerun(scope="app")
+
+    live()
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -87,6 +94,8 @@ def query_panel(ctx) -> None:
         records = edited.drop(columns=["income"]).to_dict(orient="records")
         result = ui.run_with_status(f"Scoring {len(records)} row(s)", lambda progress: query(ctx, records), ctx)
         st.session_state["ex5_answer"] = (result, list(edited["income"])) if result is not None else None
+    if st.session_state.get("ex5_status") != "InService":
+        st.session_state.pop("ex5_answer", None)  # answers of an endpoint that is gone are no longer true
     shown = st.session_state.get("ex5_answer")
     if shown:
         result, truth = shown
@@ -101,21 +110,9 @@ def query_panel(ctx) -> None:
         st.dataframe(frame, hide_index=True, width="stretch", key="ex5_results")
 
 
-options()
-st.title(f"Exercise {EXERCISE.number} · {EXERCISE.title}")
-context = ui.require_connection()
-st.caption(f"Service name **{context.svc}** · {context.aws.target.describe()}")
-st.markdown(EXERCISE.intro)
-cost_banner(context)
-# Filled last, so it shows the endpoint as the step buttons below just left it.
-panel = st.container()
-for number, step in enumerate(EXERCISE.steps, 1):
-    st.divider()
-    ui.step_panel(EXERCISE, number, step, context)
-st.divider()
-query_panel(context)
-st.divider()
-ui.checks_panel(EXERCISE, context)
-ui.teardown_panel(EXERCISE, context)
-with panel:
-    endpoint_panel(context)
+def before_steps(ctx) -> None:
+    cost_banner(ctx)
+    endpoint_panel(ctx)
+
+
+ui.exercise_page(EXERCISE, extra=query_panel, before=before_steps)

@@ -358,14 +358,17 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
                 st.rerun()
 
 
-def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None) -> None:
-    """The standard exercise page: intro, options, every step with its plan, extra content, checks, cleanup."""
+def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None,
+                  before: Callable[[LabContext], None] | None = None) -> None:
+    """The standard exercise page: intro, options, (before), every step with its plan, extra content, checks, cleanup."""
     st.title(f"Exercise {exercise.number} · {exercise.title}")
     ctx = require_connection(exercise)
     st.caption(f"Service name **{ctx.svc}** · {ctx.aws.target.describe()}")
     st.markdown(exercise.intro)
     options_panel(exercise, ctx)
     ctx = lab_context(exercise)  # with the options as just chosen
+    if before is not None:
+        before(ctx)
     try:
         planned = {p.step: p for p in plan(ctx, exercise)}
     except Exception as exc:  # the steps still show; their buttons explain the same error

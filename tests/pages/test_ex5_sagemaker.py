@@ -35,6 +35,11 @@ def test_a_running_endpoint_shows_its_status_and_can_be_deleted(sandbox_settings
         at = page_app(PAGE)
         assert "is **InService** on 1 × ml.m5.large" in texts(at)
         at.button(key="ex5_delete").click().run()
+        # destructive: it asks first, naming what goes and from which account, and deletes nothing yet
+        warning = " ".join(w.value for w in at.warning)
+        assert "Delete endpoint income-prediction-" in warning and "account" in warning
+        delete.assert_not_called()
+        at.button(key="ex5_delete_yes").click().run()
     assert not at.exception
     delete.assert_called_once()
 
@@ -50,6 +55,7 @@ def test_query_shows_both_predictions_side_by_side(sandbox_settings, page_app):
     result = QueryResult([RECORD], [Prediction(">50K", 0.72)], [Prediction(">50K", 0.72)], 0.05, [])
     rows = [{**RECORD, "income": ">50K"}, {**RECORD, "age": 50, "income": "<=50K"}]
     with mock.patch("backend.exercises.ex5_sagemaker.course_rows", return_value=rows), \
+            mock.patch("backend.exercises.ex5_sagemaker.endpoint_summary", return_value=SUMMARY), \
             mock.patch("backend.exercises.ex5_sagemaker.query", return_value=result) as query:
         at = page_app(PAGE)
         at.multiselect(key="ex5_rows").set_value([0]).run()
@@ -65,7 +71,23 @@ def test_query_shows_both_predictions_side_by_side(sandbox_settings, page_app):
 def test_query_mismatch_is_a_warning(sandbox_settings, page_app):
     result = QueryResult([RECORD], [Prediction(">50K", 0.9)], [Prediction("<=50K", 0.2)], 0.05, [0])
     with mock.patch("backend.exercises.ex5_sagemaker.course_rows", return_value=[{**RECORD, "income": ">50K"}]), \
+            mock.patch("backend.exercises.ex5_sagemaker.endpoint_summary", return_value=SUMMARY), \
             mock.patch("backend.exercises.ex5_sagemaker.query", return_value=result):
         at = page_app(PAGE)
         at.button(key="ex5_ask_run").click().run()
     assert any("differ from the local model" in w.value for w in at.warning)
+
+
+def test_answers_of_an_endpoint_that_is_gone_are_not_shown(sandbox_settings, page_app):
+    result = QueryResult([RECORD], [Prediction(">50K", 0.72)], [Prediction(">50K", 0.72)], 0.05, [])
+    with mock.patch("backend.exercises.ex5_sagemaker.course_rows", return_value=[{**RECORD, "income": ">50K"}]), \
+            mock.patch("backend.exercises.ex5_sagemaker.query", return_value=result):
+        with mock.patch("backend.exercises.ex5_sagemaker.endpoint_summary", return_value=SUMMARY):
+            at = page_app(PAGE)
+            at.button(key="ex5_ask_run").click().run()
+            assert any("all the same as the local model" in s.value for s in at.success)
+        with mock.patch("backend.exercises.ex5_sagemaker.endpoint_summary", return_value=None):
+            at.run()
+    assert not at.exception
+    assert not any("local model" in s.value for s in at.success)
+    assert any("is not deployed" in c.value for c in at.caption)
