@@ -114,10 +114,18 @@ class LabContext:
 
     @property
     def workdir(self) -> Path:
-        """Return the student's local folder (downloads, keys), created on first use."""
+        """Return the student's lab folder (downloads, keys), created on first use.
+
+        It is the one folder every exercise works in: the steps use it, and the snippets the pages
+        show are run from it (they name it in their first line and use paths relative to it).
+        """
         path = user_data_dir() / self.svc
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def folder_note(self) -> str:
+        """The first line of every snippet: where to run it."""
+        return f"# Run from your lab folder:  cd {self.workdir}"
 
 
 @dataclass(frozen=True)
