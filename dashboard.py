@@ -1,7 +1,10 @@
 """Streamlit entry point: the Student and Instructor menus (st.navigation)."""
 import streamlit as st
 
+from backend.logconfig import DASHBOARD_LOG, setup_logging
 from pages import ui
+
+setup_logging(log_file=DASHBOARD_LOG)  # once per process: Streamlit re-runs this script on every click
 
 st.set_page_config(page_title="MLOps on AWS · lab", page_icon=":material/cloud:", layout="wide")
 

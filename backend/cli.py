@@ -12,6 +12,7 @@ from .aws import Target
 from .cli_format import format_overview, format_plan, format_results
 from .config import COURSE_DIR, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from .errors import LabError, explain
+from .logconfig import setup_logging
 from .names import InvalidServiceName
 
 EXIT_OK, EXIT_CHECKS_FAILED, EXIT_USAGE, EXIT_AWS = 0, 1, 2, 3
@@ -282,6 +283,8 @@ def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document (accepted anywhere)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log what happens (-vv: more), with timestamps, on stderr (accepted anywhere)")
     common.add_argument("--aws", action="store_true", help="use a real AWS account (default: the sandbox)")
     common.add_argument("--profile", help="AWS profile (implies --aws)")
     common.add_argument("--region", help=f"AWS region (default {DEFAULT_REGION} or the profile's)")
@@ -367,9 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv  # accepted anywhere on the line, before or after the sub-command
     argv = [a for a in argv if a != "--json"]
+    # -v / -vv / --verbose: also accepted anywhere
+    verbose = [a for a in argv if a == "--verbose" or (a.startswith("-v") and a.strip("v") == "-")]
+    argv = [a for a in argv if a not in verbose]
+    verbosity = sum(1 if a == "--verbose" else len(a) - 1 for a in verbose)
+    setup_logging(verbosity)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.json = as_json
+    args.json, args.verbose = as_json, verbosity
     out = Out(as_json)
     try:
         return args.func(args, out)

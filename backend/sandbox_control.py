@@ -11,9 +11,10 @@ from urllib.parse import urlparse
 from .config import PROJECT_ROOT
 from .errors import LabError
 from .lab import Progress, no_progress
+from .logconfig import SANDBOX_LOG
 from .sandbox import sandbox_is_running
 
-LOG_FILE = PROJECT_ROOT / "build" / "sandbox.log"
+LOG_FILE = SANDBOX_LOG  # the same file scripts/run.sh writes: the sandbox's stdout and stderr, with -v
 
 
 def start_sandbox_process(url: str, on_progress: Progress = no_progress, timeout: float = 600.0,
@@ -29,7 +30,7 @@ def start_sandbox_process(url: str, on_progress: Progress = no_progress, timeout
         raise LabError(f"Only a local sandbox can be started from here, not {url}.", "NotLocal")
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "backend", "sandbox", "--port", str(parsed.port or 4566)],
+        proc = subprocess.Popen([sys.executable, "-m", "backend", "sandbox", "-v", "--port", str(parsed.port or 4566)],
                                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     on_progress(f"Starting the sandbox (log: {LOG_FILE})…")
     deadline = time.monotonic() + timeout
