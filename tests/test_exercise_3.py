@@ -185,6 +185,7 @@ def test_lab_role_option_uses_the_learner_lab_role(moto_aws, course_bucket):
     result = checks(ctx)
     assert result["policy"].passed and result["role"].passed and result["function"].passed
     assert {p.action for s, p in planned(ctx).items() if s != "test"} == {"none"}
+    assert agree(ctx)["role"] is True  # the class view judges LabRole from the shared listing
     kinds = {d.kind for d in teardown_plan(ctx, get_exercise(3))}
     assert "role" not in kinds and "function" in kinds  # never LabRole
 

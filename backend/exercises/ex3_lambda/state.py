@@ -388,6 +388,15 @@ def _snapshot_bucket(view: StudentView, name: str) -> BucketState | None:
     return None if seen is None else BucketState(seen, UNSEEN, UNSEEN)
 
 
+def _snapshot_lab_role(view: StudentView) -> RoleState | Unseen:
+    """LabRole as the class listings show it (shared by every student), or UNSEEN if they do not."""
+    raw = view.raw_of("role", LAB_ROLE)
+    if not raw:
+        return UNSEEN
+    return RoleState(Seen("role", LAB_ROLE, raw.get("Arn", ""), _tags(raw.get("Tags"))),
+                     iam.role_trusts(raw, LAMBDA_SERVICE), UNSEEN)
+
+
 def from_snapshot(view: StudentView) -> State:
     """Build the State from the class listings: objects, notifications, public access and logs' lines are unseen."""
     names = view.names
@@ -424,7 +433,7 @@ def from_snapshot(view: StudentView) -> State:
         handout_buckets=tuple(seen for b in (names.handout_input_bucket, names.handout_output_bucket)
                               if (seen := view.get("bucket", b)) is not None),
         course_model=UNSEEN, model=UNSEEN if model_bucket else None, model_strays=UNSEEN if model_bucket else (),
-        policy=policy, role=role, lab_role=UNSEEN if lab_role_used else None, layer=layer,
+        policy=policy, role=role, lab_role=_snapshot_lab_role(view) if lab_role_used else None, layer=layer,
         course_layer_sha256=UNSEEN, function=function, log_group=log_group,
         runs=Runs(0) if log_group is None else UNSEEN, outputs=UNSEEN if output_bucket else (), test=UNSEEN,
     )
