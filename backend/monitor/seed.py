@@ -54,7 +54,8 @@ def _mlflow_id(svc: str) -> str:
 
 def seed_student(aws: Aws, svc: str, stage: str, account: str) -> None:
     """Create one student's resources at a stage of SEED_STAGES, tagged (and lab:seeded=true) unless 'untagged'."""
-    from ..exercises.ex3_lambda import state as ex3
+    # What the exercises deploy (runtime, handler, policies, instance types): seeded as they make them.
+    from ..exercises import ex3_lambda as ex3, ex4_ec2 as ex4
     from ..exercises.ex5_sagemaker import state as ex5
 
     names, region = LabNames(svc), aws.region
@@ -115,12 +116,13 @@ def seed_student(aws: Aws, svc: str, stage: str, account: str) -> None:
         _quietly(logs_client.put_log_events, logGroupName=names.lambda_log_group, logStreamName="seeded",
                  logEvents=[{"timestamp": int(time.time() * 1000), "message": "START RequestId: seeded"}])
     if stage == "ex4-running":
-        _seed_instance(aws, names, tags(4))
+        _seed_instance(aws, names, tags(4), ex4.DEFAULT_INSTANCE_TYPE, ex4.APP_PORT, ex4.SSH_PORT)
     if stage == "ex5-endpoint":
-        _seed_endpoint(aws, names, tags(5), account, ex5.policy_document(names))
+        _seed_endpoint(aws, names, tags(5), account, ex5.policy_document(names), ex5.INSTANCE_TYPE)
 
 
-def _seed_instance(aws: Aws, names: LabNames, tags: dict[str, str]) -> None:
+def _seed_instance(aws: Aws, names: LabNames, tags: dict[str, str], instance_type: str, app_port: int,
+                   ssh_port: int) -> None:
     client = aws.client("ec2")
 
     def spec(kind: str) -> list[dict[str, Any]]:
@@ -131,14 +133,15 @@ def _seed_instance(aws: Aws, names: LabNames, tags: dict[str, str]) -> None:
                      TagSpecifications=spec("security-group"))
     if group is not None:
         client.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
-            ec2.IngressRule(22, "127.0.0.1/32").permission(), ec2.IngressRule(8000, "127.0.0.1/32").permission()])
+            ec2.IngressRule(ssh_port, "127.0.0.1/32").permission(), ec2.IngressRule(app_port, "127.0.0.1/32").permission()])
         # No user data: the sandbox's EC2 compute only runs instances whose user data names a bundle.
-        client.run_instances(ImageId="ami-0a2404b0c0d0e0f10", InstanceType="t2.large", MinCount=1, MaxCount=1,
+        client.run_instances(ImageId="ami-0a2404b0c0d0e0f10", InstanceType=instance_type, MinCount=1, MaxCount=1,
                              KeyName=names.key_pair, SecurityGroupIds=[group["GroupId"]],
                              TagSpecifications=spec("instance"))
 
 
-def _seed_endpoint(aws: Aws, names: LabNames, tags: dict[str, str], account: str, document: dict[str, Any]) -> None:
+def _seed_endpoint(aws: Aws, names: LabNames, tags: dict[str, str], account: str, document: dict[str, Any],
+                   instance_type: str) -> None:
     iamc, sm = aws.client("iam"), aws.client("sagemaker")
     _quietly(iamc.create_policy, PolicyName=names.sagemaker_policy, Tags=tag_list(tags),
              PolicyDocument=json.dumps(document))
@@ -153,7 +156,7 @@ def _seed_endpoint(aws: Aws, names: LabNames, tags: dict[str, str], account: str
              PrimaryContainer={"Image": f"{account}.dkr.ecr.{aws.region}.amazonaws.com/{names.serving_repository}:seed"})
     _quietly(sm.create_endpoint_config, EndpointConfigName=config, Tags=tag_list(tags),
              ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": model,
-                                  "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+                                  "InstanceType": instance_type, "InitialInstanceCount": 1}])
     _quietly(sm.create_endpoint, EndpointName=names.endpoint, EndpointConfigName=config, Tags=tag_list(tags))
 
 
