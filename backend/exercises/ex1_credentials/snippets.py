@@ -6,6 +6,7 @@ from ...lab import LabContext
 
 def verify(ctx: LabContext) -> str:
     return f"""\
+{ctx.folder_note()}
 # In a terminal:  aws sts get-caller-identity   (and: aws iam get-user)
 import boto3
 from botocore.exceptions import ClientError

@@ -10,6 +10,7 @@ from .state import UPLOAD_KEY, course_dir
 
 def region(ctx: LabContext) -> str:
     return f"""\
+{ctx.folder_note()}
 import boto3
 
 session = boto3.session.Session()
@@ -18,14 +19,16 @@ print(session.region_name)   # -> {ctx.region!r} (from `aws configure`, AWS_REGI
 
 
 def download(ctx: LabContext) -> str:
-    lines = "\n".join(f"s3.download_file({COURSE_BUCKET!r}, {n!r}, {str(course_dir(ctx) / n)!r})" for n in COURSE_FILES)
+    folder = course_dir(ctx).relative_to(ctx.workdir).as_posix()
     return f"""\
+{ctx.folder_note()}
 import os
 import boto3
 
-os.makedirs({str(course_dir(ctx))!r}, exist_ok=True)
+os.makedirs({folder!r}, exist_ok=True)
 s3 = boto3.client("s3", region_name={ctx.region!r})
-{lines}
+for name in {list(COURSE_FILES)!r}:
+    s3.download_file({COURSE_BUCKET!r}, name, os.path.join({folder!r}, name))
 """
 
 
@@ -33,6 +36,7 @@ def bucket(ctx: LabContext) -> str:
     kwargs = s3.create_bucket_kwargs(ctx.names.data_bucket, ctx.region)
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     return f"""\
+{ctx.folder_note()}
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
@@ -44,9 +48,11 @@ s3.put_bucket_tagging(Bucket={ctx.names.data_bucket!r}, Tagging={{"TagSet": {tag
 
 
 def upload(ctx: LabContext) -> str:
+    local = (course_dir(ctx) / UPLOAD_KEY).relative_to(ctx.workdir).as_posix()
     return f"""\
+{ctx.folder_note()}
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-s3.upload_file({str(course_dir(ctx) / UPLOAD_KEY)!r}, {ctx.names.data_bucket!r}, {UPLOAD_KEY!r})
+s3.upload_file({local!r}, {ctx.names.data_bucket!r}, {UPLOAD_KEY!r})
 """
