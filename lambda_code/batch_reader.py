@@ -341,21 +341,26 @@ class _ChunkReader:
         rows: list[list[str]] = []
         row_lines: list[int] = []
         while True:
+            # A row is reported at the line where it starts: a quote left open runs on to the end
+            # of the file, and the line where it ends would point the student far from the typo.
+            start = offset + reader.line_num + 1
             try:
                 record = next(reader, None)
             except csv.Error as err:
-                raise self.error(f"not valid CSV: {err}", row=self.rows + 1,
-                                 line=offset + reader.line_num) from None
+                raise self.error(f"not valid CSV: {err}", row=self.rows + 1, line=start) from None
             if record is None:
                 break
             if not record:  # blank line
                 continue
             self.rows += 1
             if len(record) != width:
-                raise self.error(f"the row has {len(record)} fields, the header has {width}",
-                                 row=self.rows, line=offset + reader.line_num)
+                end = offset + reader.line_num
+                hint = (f" (a quoted field opened on line {start} runs on to line {end}: "
+                        "is a closing quote missing?)" if end > start else "")
+                raise self.error(f"the row has {len(record)} fields, the header has {width}{hint}",
+                                 row=self.rows, line=start)
             rows.append([record[i].strip() for i in picks])
-            row_lines.append(offset + reader.line_num)
+            row_lines.append(start)
             if len(rows) == CSV_CHUNK_ROWS:
                 yield self._rows_chunk(rows, row_lines)
                 rows, row_lines = [], []
