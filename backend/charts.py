@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from .prediction import results_first
+
 POSITIVE = ">50K"
 
 
+MISSING = "(missing)"  # the label of an empty category: every bar has a name
+
+
 def read_predictions(body: bytes) -> pd.DataFrame:
-    """Return a predictions CSV (the Lambda's output) as a DataFrame, categories as text."""
-    return pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
+    """Return a predictions CSV (the Lambda's output) as a DataFrame, `label` and `probability` first."""
+    frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
+    return results_first(frame)
 
 
 def probability_histogram(frame: pd.DataFrame, column: str = "probability") -> go.Figure:
@@ -23,18 +30,65 @@ def probability_histogram(frame: pd.DataFrame, column: str = "probability") -> g
     return fig
 
 
-def positive_share_by(frame: pd.DataFrame, feature: str, label_column: str = "prediction", top: int = 15) -> go.Figure:
-    """Bar chart: share of rows predicted >50K for each value of a feature (numeric features binned)."""
-    values = frame[feature]
-    if pd.api.types.is_numeric_dtype(values) and values.nunique() > top:
-        values = pd.cut(values, bins=10).astype(str)
-    grouped = (pd.DataFrame({"value": values.fillna("(missing)").astype(str),
-                             "positive": frame[label_column].eq(POSITIVE)})
+def category_labels(values: pd.Series, bins: int = 10, top: int = 15) -> pd.Series:
+    """Return each value's category name: the text itself, a range like "25–32" for a many-valued number,
+    and MISSING for an empty cell, so no bar of a chart is left without a label."""
+    return _categories(values, bins, top)[0]
+
+
+def _categories(values: pd.Series, bins: int, top: int) -> tuple[pd.Series, list[str] | None]:
+    """(each value's category name, the ranges in order if the values were binned)."""
+    filled = values.map(_filled)
+    numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+    if filled.any() and numbers.notna().sum() == filled.sum() and numbers.nunique() > top:
+        edges, names = _ranges(float(numbers.min()), float(numbers.max()), bins)
+        binned = pd.cut(numbers, bins=edges, labels=names, right=False)
+        return binned.astype(object).where(binned.notna(), MISSING).astype(str), names
+    text = values.map(lambda v: _number(v) if isinstance(v, float) and v == v else v)
+    return text.where(filled, MISSING).astype(str).str.strip().replace("", MISSING), None
+
+
+def _filled(value: object) -> bool:
+    if value is None or (isinstance(value, float) and value != value):
+        return False
+    return str(value).strip() != ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def _ranges(low: float, high: float, bins: int) -> tuple[list[float], list[str]]:
+    """Bin edges (each bin includes its lower edge) and names like "17–24" (whole numbers) or "0.1–0.2"."""
+    whole = low.is_integer() and high.is_integer() and high - low >= bins
+    step = float(math.ceil((high - low) / bins)) if whole else ((high - low) / bins or 1.0)
+    edges = [low + i * step for i in range(bins + 1)]
+    edges[-1] = max(edges[-1], high + (1 if whole else step * 1e-9))  # the maximum falls in the last bin
+    if whole:
+        names = [f"{_number(lo)}–{_number(min(hi - 1, high))}" for lo, hi in zip(edges[:-1], edges[1:])]
+    else:
+        names = [f"{_number(lo)}–{_number(hi)}" for lo, hi in zip(edges[:-1], edges[1:])]
+    return edges, names
+
+
+def positive_share_by(frame: pd.DataFrame, feature: str, label_column: str = "label", top: int = 15) -> go.Figure:
+    """Bar chart: share of rows predicted >50K for each value of a feature (numeric features binned, every bar named)."""
+    if label_column not in frame.columns and "prediction" in frame.columns:
+        label_column = "prediction"
+    names, ranges = _categories(frame[feature], 10, top)
+    grouped = (pd.DataFrame({"value": names.to_numpy(), "positive": frame[label_column].eq(POSITIVE).to_numpy()})
                .groupby("value")["positive"].agg(share="mean", rows="size").reset_index()
-               .sort_values("rows", ascending=False).head(top).sort_values("share"))
+               .sort_values("rows", ascending=False).head(top))
+    if ranges is None:  # categories by share; ranges in their own order, lowest at the top
+        grouped = grouped.sort_values("share")
+    else:
+        order = [*ranges, MISSING]
+        grouped = grouped.sort_values("value", key=lambda v: v.map(order.index), ascending=False)
     fig = px.bar(grouped, x="share", y="value", orientation="h", hover_data=["rows"], range_x=[0, 1],
                  labels={"share": "share predicted >50K", "value": feature},
                  title=f"Share predicted >50K by {feature}")
+    # Category names like "40" must stay names: a numeric axis would drop or merge them.
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(grouped["value"]))
     return fig
 
 

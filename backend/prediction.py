@@ -1,7 +1,12 @@
 """The one shape every deployment's answer is turned into, so targets can be compared."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 POSITIVE_CLASS = ">50K"
 NEGATIVE_CLASS = "<=50K"
@@ -17,3 +22,38 @@ class Prediction:
     @classmethod
     def from_probability(cls, probability: float, threshold: float = 0.5) -> "Prediction":
         return cls(POSITIVE_CLASS if probability >= threshold else NEGATIVE_CLASS, float(probability))
+
+
+# Every prediction table leads with these two, then the inputs: the answer is what a student looks for.
+LEAD_COLUMNS = ("label", "probability")
+
+
+def prediction_row(prediction: Prediction, record: Mapping[str, Any],
+                   others: Mapping[str, Prediction] | None = None, **extra: Any) -> dict[str, Any]:
+    """One table row: label and probability first, then other targets' answers and `extra`, then the inputs."""
+    row: dict[str, Any] = {"label": prediction.label, "probability": round(prediction.probability, 6)}
+    for name, other in (others or {}).items():
+        row[f"{name} label"] = other.label
+        row[f"{name} probability"] = round(other.probability, 6)
+    row.update(extra)
+    row.update({k: v for k, v in record.items() if k not in row})
+    return row
+
+
+def results_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a predictions table with `label` and `probability` as its first columns (the Lambda writes `prediction`)."""
+    if "label" not in frame.columns and "prediction" in frame.columns:
+        frame = frame.rename(columns={"prediction": "label"})
+    lead = [c for c in LEAD_COLUMNS if c in frame.columns]
+    return frame[lead + [c for c in frame.columns if c not in lead]]
+
+
+def comparison_table(records: Sequence[Mapping[str, Any]],
+                     answers: Sequence[tuple[str, Sequence[Prediction]]]) -> pd.DataFrame:
+    """Records scored by several targets: the first target's label and probability, the others', then the inputs."""
+    import pandas as pd
+
+    (_, first), others = answers[0], answers[1:]
+    rows = [prediction_row(first[i], record, {name: predictions[i] for name, predictions in others})
+            for i, record in enumerate(records)]
+    return pd.DataFrame(rows)
