@@ -75,6 +75,18 @@ def cmd_sandbox(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def cmd_sandbox_reset(args: argparse.Namespace, out: Out) -> int:
+    from .sandbox_control import reset_sandbox
+
+    target = target_from_args(args)
+    if not target.is_sandbox:
+        raise UsageError("sandbox-reset wipes the sandbox; it never runs against a real account.")
+    result = reset_sandbox(target, Path(args.course_dir), on_progress=out.progress)
+    out.result(result, f"The sandbox at {target.endpoint_url} is empty again; the course bucket holds "
+                       f"{len(result['files'])} files.")
+    return EXIT_OK
+
+
 def cmd_course_build(args: argparse.Namespace, out: Out) -> int:
     from .artifacts import build_course
 
@@ -130,11 +142,11 @@ def _ctx(args: argparse.Namespace, exercise=None):
 
 
 def _exercise_numbers(args: argparse.Namespace) -> list[int]:
-    from .exercises import EXERCISES, get_exercise
+    from .exercises import EXERCISES
 
     if getattr(args, "exercise", None) is None:
         return sorted(EXERCISES)
-    get_exercise(args.exercise)
+    _exercise(args.exercise)
     return [args.exercise]
 
 
@@ -300,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     p.add_argument("--course-dir", default=str(COURSE_DIR))
     p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("sandbox-reset", parents=[common],
+                       help="forget everything in the running sandbox and seed the course bucket again")
+    p.add_argument("--course-dir", default=str(COURSE_DIR))
+    p.set_defaults(func=cmd_sandbox_reset)
 
     course = sub.add_parser("course", help="course artifacts").add_subparsers(dest="course_command", required=True)
     p = course.add_parser("build", parents=[common], help="build the course artifacts (cached)")

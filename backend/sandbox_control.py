@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from .config import PROJECT_ROOT
+from .config import COURSE_BUCKET, PROJECT_ROOT
 from .errors import LabError
 from .lab import Progress, no_progress
 from .logconfig import SANDBOX_LOG
@@ -48,3 +48,25 @@ def read_log_tail(lines: int = 20) -> str:
     """Return the last lines of the sandbox log (for showing why a start failed)."""
     path = Path(LOG_FILE)
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def reset_sandbox(target, course_dir: Path, on_progress: Progress = no_progress) -> dict:
+    """Forget everything in the running sandbox (moto's reset, signed like any request) and seed the course bucket again."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    import urllib.request
+
+    from .aws import Aws
+    from .course import publish_course
+
+    if not target.is_sandbox:
+        raise LabError("sandbox-reset wipes the sandbox; it never runs against a real account.", "NotSandbox")
+    url = f"{target.endpoint_url}/moto-api/reset"
+    request = AWSRequest("POST", url, data=b"")
+    SigV4Auth(Aws(target).session.get_credentials(), "moto", target.region).add_auth(request)
+    on_progress("Wiping the sandbox's state…")
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b"", headers=dict(request.headers)),
+                                timeout=30):
+        pass
+    on_progress("Seeding the course bucket again…")
+    return publish_course(target, COURSE_BUCKET, course_dir, on_progress)
