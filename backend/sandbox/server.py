@@ -6,7 +6,6 @@ tells a running sandbox of this project from any other server on the port.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import signal
@@ -105,6 +104,7 @@ class Sandbox:
         self.startup_phases: dict[str, float] = {}
         self._ready = False
         self._credentials: dict[str, str] | None = None  # the sandbox's own keys, read at start
+        self._known_keys: dict[str, str] = {}  # every own key read from the key file since start
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -123,6 +123,7 @@ class Sandbox:
                 logging.getLogger("werkzeug").setLevel(logging.WARNING)
             moto_hooks.enable_aws_managed_policies(self.patches)
             self._credentials = sandbox_credentials()
+            self._known_keys = {self._credentials["aws_access_key_id"]: self._credentials["aws_secret_access_key"]}
             # Only signed requests from this machine's own names get through (guard.py); the
             # health route needs no signature.
             guard = Guard.wrapping(own_key=self._own_key, issued_key=moto_hooks.issued_key,
@@ -214,20 +215,22 @@ class Sandbox:
                             **(self._credentials or sandbox_credentials()))
 
     def _own_key(self, key_id: str) -> str | None:
-        """The secret of key_id if it is the sandbox's own: the key read at start, or the key file's now.
+        """The secret of key_id if it is the sandbox's own: read at start, or from the key file since.
 
-        The file is re-read (cached by its identity) so that clients and sandbox agree even when it
-        is made again while the sandbox runs, or in tests that give each test its own data folder.
+        An unknown key id makes the guard re-read the file (cached by its identity), so clients and
+        sandbox agree even when it is made again while the sandbox runs, or in tests that give each
+        test its own data folder; a key read once stays valid until the sandbox stops.
         """
-        creds = self._credentials
-        if creds is None or not hmac.compare_digest(creds["aws_access_key_id"], key_id):
+        secret = self._known_keys.get(key_id)
+        if secret is None:
             try:
-                creds = sandbox_credentials(create=False)
-            except LabError:  # damaged since start: the key read at start still holds
+                current = sandbox_credentials(create=False)
+            except LabError:  # damaged since start: the keys read before still hold
                 return None
-        if creds and hmac.compare_digest(creds["aws_access_key_id"], key_id):
-            return creds["aws_secret_access_key"]
-        return None
+            if current is None or current["aws_access_key_id"] != key_id:
+                return None
+            secret = self._known_keys[key_id] = current["aws_secret_access_key"]
+        return secret
 
     # --- state -------------------------------------------------------------------------------
     def seed_course(self) -> SeedResult:
