@@ -145,12 +145,12 @@ def run_policy(ctx: LabContext, on_progress: Progress = no_progress) -> StepResu
         summary = f"Created policy {result.name}."
     elif result.updated:
         summary = f"Policy {result.name} had a different document: set the correct one as its default version."
-    elif tagged and not adopted:
-        summary = f"Policy {result.name} was missing some of the lab's tags: tagged."
+    elif tagged:
+        summary = "" if adopted else f"Policy {result.name} was missing some of the lab's tags: tagged."
     else:
         summary = f"Policy {result.name} already allows exactly what the function needs: nothing to do."
     if adopted:
-        summary += " " + adopted_note(current.seen)
+        summary = f"{summary} {adopted_note(current.seen)}".strip()
     return StepResult("policy", result.created or result.updated or tagged, summary,
                       {"arn": result.arn, "adopted": adopted})
 
@@ -210,11 +210,11 @@ def run_role(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult
         done = [what for what, did in ((f"attached {names.lambda_policy}", attached),
                                        (f"let {LAMBDA_SERVICE} assume it", trust_fixed),
                                        ("tagged it", tagged and not adopted)) if did]
-        summary = f"Role {names.lambda_role} existed: " + (", ".join(done) or "adopted") + "."
+        summary = f"Role {names.lambda_role} existed: {', '.join(done)}." if done else ""
     else:
         summary = f"Role {names.lambda_role} exists with its policy attached: nothing to do."
     if adopted:
-        summary += " " + adopted_note(current.seen)
+        summary = f"{summary} {adopted_note(current.seen)}".strip()
     return StepResult("role", result.created or attached or trust_fixed or tagged, summary,
                       {"arn": result.arn, "adopted": adopted})
 
@@ -304,8 +304,10 @@ def plan_function(ctx: LabContext, state: State) -> Decision:
     group = state.log_group
     adopt_group = group is not None and claim(ctx.svc, group.seen) == "adopt"
     if function is None:
+        what = (f"adopt and tag its log group {names.lambda_log_group} (it exists without the lab's tags)" if adopt_group
+                else f"its log group tagged for {ctx.svc}")
         return create(f"Create function {names.lambda_function} ({RUNTIME}, {MEMORY_MB} MB, {TIMEOUT_S} s) with "
-                      f"layer {names.lambda_layer} and role {role_name(ctx)}, and its log group tagged for {ctx.svc}.")
+                      f"layer {names.lambda_layer} and role {role_name(ctx)}; {what}.")
     changes = []
     if claim(ctx.svc, function.seen) == "adopt":
         changes.append(f"function {names.lambda_function} exists without the lab's tags: adopt it and tag it")
@@ -318,6 +320,8 @@ def plan_function(ctx: LabContext, state: State) -> Decision:
         changes.append(f"create its log group {names.lambda_log_group}, tagged")
     elif adopt_group:
         changes.append(f"log group {names.lambda_log_group} exists without the lab's tags: adopt it and tag it")
+    elif _lacks_tags(ctx, group.seen):
+        changes.append(f"complete the lab's tags on {names.lambda_log_group}")
     if changes:
         return update(_sentence(changes))
     return nothing(f"Function {names.lambda_function} is deployed as the step would deploy it, and yours.")
@@ -330,7 +334,8 @@ def run_function(ctx: LabContext, on_progress: Progress = no_progress) -> StepRe
     adopted = _claim_all(ctx, [current.seen if current else None, group.seen if group else None])
     # Lambda would create its log group untagged on the first run; made here it carries the lab's tags.
     group_created = logs.ensure_log_group(ctx.aws, names.lambda_log_group, _tags(ctx))
-    if group is not None and _lacks_tags(ctx, group.seen):
+    group_tagged = group is not None and _lacks_tags(ctx, group.seen)
+    if group_tagged:
         logs.tag_log_group(ctx.aws, group.seen.id, _tags(ctx))
     result = lambda_.ensure_function(ctx.aws, spec, on_progress=on_progress)
     retagged = current is not None and _lacks_tags(ctx, current.seen)
@@ -340,12 +345,13 @@ def run_function(ctx: LabContext, on_progress: Progress = no_progress) -> StepRe
         summary = f"Created function {spec.name} ({RUNTIME}, {MEMORY_MB} MB, {TIMEOUT_S} s) with its layer."
     elif result.updated:
         summary = f"Function {spec.name} existed: updated its {' and '.join(result.updated)}."
-    elif retagged or group_created or adopted:
-        summary = f"Function {spec.name} is up to date" + (": created its tagged log group." if group_created else ".")
+    elif retagged or group_created or group_tagged:
+        summary = f"Function {spec.name} is up to date" + (
+            ": created its tagged log group." if group_created else "; tagged what lacked the lab's tags.")
     else:
         summary = f"Function {spec.name} is up to date: nothing to do."
     summary = " ".join([summary] + [adopted_note(s) for s in adopted])
-    changed = result.created or bool(result.updated) or retagged or group_created or bool(adopted)
+    changed = result.created or bool(result.updated) or retagged or group_created or group_tagged
     return StepResult("function", changed, summary,
                       {"arn": result.arn, "environment": spec.environment, "layers": list(spec.layers),
                        "adopted": [s.name for s in adopted]})
