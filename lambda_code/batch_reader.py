@@ -347,16 +347,15 @@ class _ChunkReader:
             try:
                 record = next(reader, None)
             except csv.Error as err:
-                raise self.error(f"not valid CSV: {err}", row=self.rows + 1, line=start) from None
+                raise self.error(f"not valid CSV: {err}{_open_quote(start, offset + reader.line_num)}",
+                                 row=self.rows + 1, line=start) from None
             if record is None:
                 break
             if not record:  # blank line
                 continue
             self.rows += 1
             if len(record) != width:
-                end = offset + reader.line_num
-                hint = (f" (a quoted field opened on line {start} runs on to line {end}: "
-                        "is a closing quote missing?)" if end > start else "")
+                hint = _open_quote(start, offset + reader.line_num)
                 raise self.error(f"the row has {len(record)} fields, the header has {width}{hint}",
                                  row=self.rows, line=start)
             rows.append([record[i].strip() for i in picks])
@@ -370,6 +369,13 @@ class _ChunkReader:
     def _rows_chunk(self, rows: list[list[str]], row_lines: list[int]) -> _Chunk:
         columns = list(zip(*rows))
         return _Chunk(columns, self.rows - len(rows) + 1, row_lines.__getitem__)
+
+
+def _open_quote(start: int, end: int) -> str:
+    """Return the hint for a bad row that spans lines: most often a quote that is never closed."""
+    if end <= start:
+        return ""
+    return f" (a quoted field opened on line {start} runs on to line {end}: is a closing quote missing?)"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ import pytest
 from backend.aws import Aws, Target
 from backend.config import COURSE_BUCKET, COURSE_FILES
 
+# The reliability suite: a category per marked case and its table at the end of every run that collected one.
+pytest_plugins = ["tests.reliability.summary"]
+
 
 def pytest_configure(config):
     """One private data folder for the whole run (module-scoped fixtures and tests must agree on it),
