@@ -162,6 +162,13 @@ def test_cors_preflight_is_refused(sandbox):
         assert no_cors(headers)
 
 
+def test_dashboard_origins_are_configurable(monkeypatch):
+    monkeypatch.delenv("MLOPS_LAB_DASHBOARD_ORIGINS", raising=False)
+    assert guard_module.dashboard_origins() == {"http://localhost:8501", "http://127.0.0.1:8501"}
+    monkeypatch.setenv("MLOPS_LAB_DASHBOARD_ORIGINS", "http://localhost:9000/, http://127.0.0.1:9000")
+    assert guard_module.dashboard_origins() == {"http://localhost:9000", "http://127.0.0.1:9000"}
+
+
 @pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "rebind.127.0.0.1.nip.io:{port}", "evil.example"])
 def test_foreign_host_is_refused_even_when_signed(sandbox, host):
     host = host.format(port=sandbox.port)
