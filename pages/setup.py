@@ -12,6 +12,8 @@ REGIONS = ["eu-central-1", "eu-west-1", "eu-south-1", "eu-west-3", "us-east-1", 
 
 st.title("Setup")
 current = ui.settings()
+if st.session_state.get("lab_settings_problem") and not current.svc:
+    st.error(st.session_state["lab_settings_problem"], icon=":material/report:")
 
 st.subheader("Where the lab runs")
 kind = st.radio("Target", ["sandbox", "aws"], index=0 if current.kind == "sandbox" else 1, horizontal=True,
@@ -51,13 +53,27 @@ if st.button("Save settings", type="primary", key="setup_save"):
         current = new
         st.success(f"Saved: {new.svc} on {new.target().describe()}.")
 
+if current.svc:
+    st.caption(f"Your lab folder (downloads, keys; every code snippet runs from it): "
+               f"`{ui.lab_context().workdir}`")
+
 st.subheader("Connection")
 target = current.target()
 identity, error = ui.identity_or_error(target)
 if identity is not None:
     st.success(f"Connected to {target.describe()} as `{identity.arn}` (account {identity.account}).",
                icon=":material/cloud_done:")
-    ui.page_link("pages/ex1_credentials.py", "Start with exercise 1", ":material/arrow_forward:")
+    progress = ui.lab_progress()
+    if progress:
+        done = [n for n, p in progress.items() if p.status == "done"]
+        started = [n for n, p in progress.items() if p.status == "started"]
+        todo = [n for n, p in sorted(progress.items()) if p.status != "done"]
+        st.markdown(f"**Your progress:** {len(done)} of {len(progress)} exercises done"
+                    + (f", {', '.join(map(str, started))} started" if started else "")
+                    + (f" · next: exercise {todo[0]}" if todo else " · all done: try the prediction playground"))
+        st.progress(len(done) / len(progress))
+    nxt = next((n for n, p in sorted(progress.items()) if p.status != "done"), 1) if progress else 1
+    ui.page_link(ui.EXERCISE_PAGES[nxt], f"Go to exercise {nxt}", ":material/arrow_forward:")
 else:
     st.error(error.message, icon=":material/cloud_off:")
     if target.is_sandbox and error.code == "SandboxNotRunning":
