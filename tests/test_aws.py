@@ -86,6 +86,7 @@ def learner_lab(tmp_path, monkeypatch):
         yield credentials
 
 
+@pytest.mark.reliability("faults")
 def test_expired_token_rereads_the_credentials_file_and_retries_once(learner_lab):
     aws = Aws(Target.aws(region=REGION))
     sts = aws.client("sts")
@@ -102,6 +103,7 @@ def test_expired_token_rereads_the_credentials_file_and_retries_once(learner_lab
     assert fake.seen[-1] == NEW[0] and len(fake.seen) == 3
 
 
+@pytest.mark.reliability("faults")
 def test_a_second_expiry_gives_the_sentence_that_says_what_to_do(learner_lab):
     aws = Aws(Target.aws(region=REGION))
     sts = aws.client("sts")

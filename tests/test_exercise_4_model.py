@@ -292,6 +292,7 @@ def run_twice_at_once(ctx):
     return results
 
 
+@pytest.mark.reliability("load")
 def test_two_runs_at_once_make_one_instance(ctx):
     apply(ctx, steps(SETUP_STEPS[:3]))
     results = run_twice_at_once(ctx)

@@ -18,6 +18,7 @@ def test_sample_record_is_valid_and_typed():
     assert record["age"] == 39 and record["education"] == "Masters"
 
 
+@pytest.mark.reliability("bad input")
 @pytest.mark.parametrize("change, words", [
     ({"age": "old"}, "field 'age': expected a whole number"),
     ({"hours_per_week": 28.5}, "field 'hours_per_week'"),

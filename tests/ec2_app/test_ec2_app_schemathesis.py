@@ -31,6 +31,7 @@ def _node_id_for_schemathesis(request):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.reliability("bad input")
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_api_has_no_server_errors_and_matches_its_schema(case):

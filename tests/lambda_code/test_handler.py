@@ -195,6 +195,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.reliability("bad input")
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_writes_a_report_and_no_predictions(handler, s3, context, capsys, case):
     body, row, line, column, words = BAD_INPUTS[case]

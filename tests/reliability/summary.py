@@ -105,7 +105,7 @@ def render(table: list[Row]) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     cases = config.stash.get(_CASES, {})
-    if not cases:
+    if not cases or config.option.collectonly:
         return
     table = rows(cases, config.stash[_OUTCOMES])
     terminalreporter.write_sep("=", "reliability suite")

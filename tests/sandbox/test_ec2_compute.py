@@ -106,6 +106,7 @@ def test_the_security_group_is_enforced(ctx, launched):
     assert ex4_ec2.health(ctx).status == 200
 
 
+@pytest.mark.reliability("faults")
 def test_a_crashed_app_is_reported_and_restarted(ctx, launched, ec2_sandbox):
     app = compute(ec2_sandbox).app(launched)
     os.killpg(app.process.pid, signal.SIGKILL)

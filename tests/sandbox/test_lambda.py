@@ -164,6 +164,7 @@ def handler(event, context):
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.reliability("faults")
 def test_timeout_kills_the_function_and_says_so(sandbox_aws, make_function, log_messages):
     source = "import time\ndef handler(event, context):\n    print('working')\n    time.sleep(30)\n"
     name = make_function({"app.py": source}, timeout=1)
@@ -179,6 +180,7 @@ def test_timeout_kills_the_function_and_says_so(sandbox_aws, make_function, log_
     assert "Status: timeout" in messages[-1]
 
 
+@pytest.mark.reliability("faults")
 def test_out_of_memory_kills_the_function_and_says_so(sandbox_aws, make_function, log_messages):
     source = """
 def handler(event, context):

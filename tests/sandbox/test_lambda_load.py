@@ -72,6 +72,7 @@ def all_keys(sandbox_aws, bucket: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
+@pytest.mark.reliability("load")
 def test_a_hundred_concurrent_uploads_give_exactly_a_hundred_outputs(sandbox, sandbox_aws, lab, log_messages,
                                                                     wait_for):
     s3 = sandbox_aws.client("s3")

@@ -226,6 +226,7 @@ def start_endpoint(sandbox: SandboxProcess, tmp_path: Path) -> int:
 
 # --- the tests ---------------------------------------------------------------------------------
 
+@pytest.mark.reliability("faults")
 def test_kill_9_leaves_nothing_running_and_the_next_start_cleans_up(data_dir, tmp_path):
     first = SandboxProcess(data_dir, tmp_path / "first.log")
     try:

@@ -172,6 +172,7 @@ def broken_model(tmp_path: Path, model_dir: Path) -> Path:
     return broken
 
 
+@pytest.mark.reliability("faults")
 def test_a_model_that_fails_to_load_fails_the_endpoint_with_the_reason(aws, tmp_path, model_dir, prerequisites,
                                                                       compute):
     sagemaker.mlflow_deploy(aws, spec("broken-endpoint", broken_model(tmp_path, model_dir), prerequisites))
