@@ -148,13 +148,14 @@ class ClassOverview:
         }
 
 
-def student_view(snapshot: ClassSnapshot, student: str) -> StudentView | None:
+def student_view(snapshot: ClassSnapshot, student: str, mine: list[Resource] | tuple[Resource, ...] | None = None,
+                 ) -> StudentView | None:
     """Return what the snapshot saw of one student, as the exercises' from_snapshot reads it (None: no service name)."""
     try:
         names = LabNames(student)
     except InvalidServiceName:
         return None
-    kinds = by_kind(snapshot.of(student))
+    kinds = by_kind(snapshot.of(student) if mine is None else mine)
     seen = {kind: {name: r.seen for name, r in found.items()} for kind, found in kinds.items()}
     raw = {kind: {name: r.raw for name, r in found.items()} for kind, found in kinds.items()}
     for kind, shared in snapshot.shared.items():  # e.g. LabRole: any student's function may use it
@@ -174,7 +175,11 @@ def overview(snapshot: ClassSnapshot, stuck_after_min: float = STUCK_AFTER_MIN,
              now: datetime | None = None) -> ClassOverview:
     """Return the class overview: each student's exercises judged from the snapshot, stuck flags and cost."""
     now = now or snapshot.taken_at
-    rows = tuple(_student_row(snapshot, student, now, stuck_after_min) for student in snapshot.students())
+    by_student: dict[str, list[Resource]] = {}
+    for r in snapshot.resources:
+        by_student.setdefault(r.student, []).append(r)
+    rows = tuple(_student_row(snapshot, student, tuple(by_student[student]), now, stuck_after_min)
+                 for student in sorted(by_student))
     return ClassOverview(snapshot.taken_at, snapshot.region, snapshot.target, rows, dict(snapshot.calls),
                          snapshot.seconds, stuck_after_min)
 
@@ -190,9 +195,9 @@ def _evaluate(exercise: int, view: StudentView | None, student: str) -> list[Che
                             f"Could not judge from the listings ({type(exc).__name__}: {exc}): use the drill-down.")]
 
 
-def _student_row(snap: ClassSnapshot, student: str, now: datetime, stuck_after_min: float) -> StudentRow:
-    mine = tuple(snap.of(student))
-    view = student_view(snap, student)
+def _student_row(snap: ClassSnapshot, student: str, mine: tuple[Resource, ...], now: datetime,
+                 stuck_after_min: float) -> StudentRow:
+    view = student_view(snap, student, mine)
     cells = {n: _cell(n, _evaluate(n, view, student), mine) for n in EXERCISE_NUMBERS}
     last = max((r.created for r in mine if r.created), default=None)
     idle = (now - last).total_seconds() / 60 if last else None
