@@ -57,3 +57,33 @@ def comparison_table(records: Sequence[Mapping[str, Any]],
     rows = [prediction_row(first[i], record, {name: predictions[i] for name, predictions in others})
             for i, record in enumerate(records)]
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """Records scored on some targets, remembered with what each target was when it answered.
+
+    `results` are predict.PredictResult (each has `.target`); `answered_by` maps each target to its
+    identity then (the function, the instance's address, the endpoint), as target_states reports it.
+    """
+
+    records: tuple[Mapping[str, Any], ...]
+    results: tuple[Any, ...]
+    answered_by: Mapping[str, str]
+    name: str = ""
+    truth: tuple[str, ...] | None = None  # the file's `income` column, if it had one
+
+
+def still_true(run: ScoredRun, now: Mapping[str, str]) -> tuple[ScoredRun | None, list[str]]:
+    """Return the run with only the results of targets that still exist as they answered, and the dropped targets.
+
+    `now` maps each target available now to its identity. The run is None when no result is left.
+    """
+    alive = [r.target in now and now[r.target] == run.answered_by.get(r.target) for r in run.results]
+    kept = tuple(r for r, ok in zip(run.results, alive) if ok)
+    dropped = [r.target for r, ok in zip(run.results, alive) if not ok]
+    if not kept:
+        return None, dropped
+    if not dropped:
+        return run, []
+    return ScoredRun(run.records, kept, {r.target: run.answered_by[r.target] for r in kept}, run.name, run.truth), dropped

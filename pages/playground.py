@@ -1,18 +1,85 @@
-"""Prediction playground: the same records on every deployment of the model, side by side."""
+"""Prediction playground: the same records on every deployment of the model, side by side.
+
+Results are shown only while they are true: each is remembered with what its target was when it
+answered, and dropped once that target is gone or replaced (checked on every render, cached a few
+seconds). They outlive a page reload the same way: kept per student on the server, checked again.
+"""
 import io
 import random
+import threading
 
 import pandas as pd
 import streamlit as st
 
 from backend import charts
 from backend.artifacts import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SAMPLE_RECORD
+from backend.aws import Target
 from backend.config import COURSE_DIR
+from backend.lab import LabContext
 from backend.local_model import feature_choices, records_from_csv
 from backend.predict import TARGET_TITLES, compare, predict, target_states
+from backend.prediction import ScoredRun, comparison_table, prediction_row, still_true
 from pages import ui
 
 EXERCISE_PAGES = {"lambda": "pages/ex3_lambda.py", "ec2": "pages/ex4_ec2.py", "sagemaker": "pages/ex5_sagemaker.py"}
+# Whether each target exists is read again this often at most: cheap enough for every click, and a
+# target deleted on another page stops counting within seconds.
+STATE_SECONDS = 5
+
+
+@st.cache_data(ttl=STATE_SECONDS, show_spinner=False)
+def _target_states(target: Target, svc: str):
+    return target_states(LabContext(ui.aws_for(target), svc))
+
+
+@st.cache_resource
+def _saved_runs() -> tuple[dict, threading.Lock]:
+    """The last runs per (target, student, tab), server-wide: a reload finds them (and checks them again)."""
+    return {}, threading.Lock()
+
+
+def remembered(ctx, tab: str, identities: dict[str, str]):
+    """This tab's last run, with the results of targets that are gone or replaced dropped (and said so)."""
+    key = f"play_{tab}_results"
+    saved, lock = _saved_runs()
+    where = (ctx.aws.target, ctx.svc, tab)
+    with lock:
+        run = st.session_state.get(key) or saved.get(where)
+    if run is None:
+        return None
+    run, dropped = still_true(run, identities)
+    with lock:
+        if run is None:
+            saved.pop(where, None)
+            st.session_state.pop(key, None)
+        else:
+            saved[where] = st.session_state[key] = run
+    if dropped:
+        names = ", ".join(TARGET_TITLES[t] for t in dropped)
+        st.info(f"Results of {names} dropped: that target no longer exists as it was when it answered. "
+                "Predict again to compare the targets there are now.", icon=":material/history:")
+    return run
+
+
+def remember(ctx, tab: str, run: ScoredRun | None) -> None:
+    saved, lock = _saved_runs()
+    with lock:
+        if run is None:
+            saved.pop((ctx.aws.target, ctx.svc, tab), None)
+            st.session_state.pop(f"play_{tab}_results", None)
+        else:
+            saved[(ctx.aws.target, ctx.svc, tab)] = st.session_state[f"play_{tab}_results"] = run
+
+
+def agreement(results, rows: int) -> None:
+    """Whether the targets (all of which exist now) agree; nothing to say for a single target."""
+    mismatches = compare(list(results))
+    if mismatches:
+        st.error(f"{len(mismatches)} of {rows:,} record(s) differ between targets (first: row {mismatches[0] + 1}): "
+                 "they should serve the same model.")
+    elif len(results) > 1:
+        st.success(f"All {len(results)} targets agree" + (f" on all {rows:,} rows." if rows > 1 else "."))
+
 
 st.title("Prediction playground")
 ctx = ui.require_connection()
@@ -20,35 +87,31 @@ st.caption("Every deployment serves the same model, so they should agree; a mism
 
 # ---- targets --------------------------------------------------------------------------------
 st.subheader("Targets")
-states = target_states(ctx)
+states = _target_states(ctx.aws.target, ctx.svc)
+identities = {s.target: s.reason for s in states if s.available}  # what answers now, by what it is
 chosen = []
-columns = st.columns(len(states))
-for column, state in zip(columns, states):
+for column, state in zip(st.columns(len(states)), states):
     with column:
-        if st.checkbox(TARGET_TITLES[state.target], value=state.available, disabled=not state.available,
-                       key=f"play_target_{state.target}"):
+        ticked = st.checkbox(TARGET_TITLES[state.target], value=state.available, disabled=not state.available,
+                             key=f"play_target_{state.target}")
+        if ticked and state.available:
             chosen.append(state.target)
         st.caption(state.reason)
         if not state.available and state.target in EXERCISE_PAGES:
             ui.page_link(EXERCISE_PAGES[state.target], "Open the exercise", ":material/arrow_forward:")
 
 
-def run_targets(records):
+def run_targets(records, name: str = "", truth=None) -> ScoredRun | None:
     results = []
     for target in chosen:
         result = ui.run_with_status(f"{TARGET_TITLES[target]}: {len(records):,} record(s)",
                                     lambda progress, t=target: predict(ctx, t, records, progress), ctx)
         if result is not None:
             results.append(result)
-    return results
-
-
-def side_by_side(results, records):
-    frame = pd.DataFrame(records)
-    for result in results:
-        frame[f"{result.target} label"] = [p.label for p in result.predictions]
-        frame[f"{result.target} P(>50K)"] = [round(p.probability, 4) for p in result.predictions]
-    return frame
+    if not results:
+        return None
+    return ScoredRun(tuple(records), tuple(results), {r.target: identities[r.target] for r in results}, name,
+                     tuple(truth) if truth is not None else None)
 
 
 record_tab, csv_tab = st.tabs(["One record", "A CSV file"])
@@ -71,18 +134,14 @@ with record_tab:
     with form:
         values = ui.record_fields(record, feature_choices(), f"play_{version}")
     if form.form_submit_button("Predict on the chosen targets", type="primary"):
-        st.session_state["play_record_results"] = (values, run_targets([values]))
-    if "play_record_results" in st.session_state:
-        used, results = st.session_state["play_record_results"]
-        if results:
-            table = pd.DataFrame([{"target": TARGET_TITLES[r.target], "label": r.predictions[0].label,
-                                   "P(>50K)": round(r.predictions[0].probability, 6),
-                                   "latency (ms)": round(r.seconds * 1000, 1)} for r in results])
-            st.dataframe(table, hide_index=True, width="stretch")
-            if compare(results):
-                st.error("The targets disagree on this record: they should serve the same model.")
-            elif len(results) > 1:
-                st.success(f"All {len(results)} targets agree.")
+        remember(ctx, "record", run_targets([values]))
+    run = remembered(ctx, "record", identities)
+    if run is not None:
+        table = pd.DataFrame([prediction_row(r.predictions[0], {"target": TARGET_TITLES[r.target],
+                                                                "latency (ms)": round(r.seconds * 1000, 1)})
+                              for r in run.results])
+        st.dataframe(table, hide_index=True, width="stretch", key="play_record_table")
+        agreement(run.results, 1)
 
 # ---- a CSV ----------------------------------------------------------------------------------
 with csv_tab:
@@ -100,28 +159,26 @@ with csv_tab:
         except Exception as exc:
             ui.show_error(exc, ctx)
         else:
-            truth = pd.read_csv(io.BytesIO(source[1]), keep_default_na=False).get("income")
-            st.session_state["play_csv_results"] = (source[0], records, truth, run_targets(records))
-    if "play_csv_results" in st.session_state:
-        name, records, truth, results = st.session_state["play_csv_results"]
-        if results:
-            frame = side_by_side(results, records)
-            mismatches = compare(results)
-            if mismatches:
-                st.error(f"{len(mismatches)} row(s) differ between targets (first: row {mismatches[0] + 1}).")
-            elif len(results) > 1:
-                st.success(f"All {len(results)} targets agree on all {len(records):,} rows.")
-            st.dataframe(pd.DataFrame([{"target": TARGET_TITLES[r.target], "rows": len(r.predictions),
-                                        "seconds": round(r.seconds, 3)} for r in results]), hide_index=True)
-            first = results[0].target
-            view = frame.rename(columns={f"{first} label": "prediction", f"{first} P(>50K)": "probability"})
-            st.plotly_chart(charts.probability_histogram(view), key="play_hist")
-            feature = st.selectbox("Share of >50K by", list(CATEGORICAL_FEATURES) + list(NUMERIC_FEATURES),
-                                   key="play_feature")
-            st.plotly_chart(charts.positive_share_by(view, feature), key="play_share")
-            if truth is not None:
-                st.plotly_chart(charts.confusion_matrix_figure(truth, view["prediction"]), key="play_cm")
-                st.plotly_chart(charts.roc_figure(truth, view["probability"]), key="play_roc")
-            st.download_button("Download the predictions (CSV)", frame.to_csv(index=False).encode(),
-                               file_name=name.rsplit(".", 1)[0] + "_predictions.csv", key="play_download")
-            st.dataframe(frame.head(500), hide_index=True, width="stretch")
+            truth = pd.read_csv(io.BytesIO(source[1]), keep_default_na=False, dtype=str).get("income")
+            remember(ctx, "csv", run_targets(records, source[0], truth))
+    run = remembered(ctx, "csv", identities)
+    if run is not None:
+        records, results = list(run.records), run.results
+        agreement(results, len(records))
+        st.dataframe(pd.DataFrame([{"target": TARGET_TITLES[r.target], "rows": len(r.predictions),
+                                    "seconds": round(r.seconds, 3)} for r in results]), hide_index=True)
+        frame = comparison_table(records, [(TARGET_TITLES[r.target], r.predictions) for r in results])
+        st.caption(f"{run.name}: `label` and `probability` are {TARGET_TITLES[results[0].target]}'s"
+                   + ("; the other targets' answers follow, then the inputs." if len(results) > 1
+                      else ", then the inputs."))
+        st.dataframe(frame.head(500), hide_index=True, width="stretch", key="play_csv_table")
+        st.download_button("Download the predictions (CSV)", frame.to_csv(index=False).encode(),
+                           file_name=run.name.rsplit(".", 1)[0] + "_predictions.csv", key="play_download")
+        st.plotly_chart(charts.probability_histogram(frame), key="play_hist")
+        feature = st.selectbox("Share of >50K by", list(CATEGORICAL_FEATURES) + list(NUMERIC_FEATURES),
+                               key="play_feature")
+        st.plotly_chart(charts.positive_share_by(frame, feature), key="play_share")
+        if run.truth is not None:
+            truth = pd.Series(run.truth)
+            st.plotly_chart(charts.confusion_matrix_figure(truth, frame["label"]), key="play_cm")
+            st.plotly_chart(charts.roc_figure(truth, frame["probability"]), key="play_roc")

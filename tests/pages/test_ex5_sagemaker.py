@@ -65,7 +65,8 @@ def test_query_shows_both_predictions_side_by_side(sandbox_settings, page_app):
     assert records == [RECORD]
     assert any("all the same as the local model" in s.value for s in at.success)
     table = at.dataframe[-1].value
-    assert list(table["endpoint_label"]) == [">50K"] and list(table["actual"]) == [">50K"]
+    assert list(table.columns[:2]) == ["label", "probability"]  # the endpoint's answer first
+    assert list(table["label"]) == [">50K"] and list(table["actual"]) == [">50K"]
 
 
 def test_query_mismatch_is_a_warning(sandbox_settings, page_app):

@@ -11,7 +11,7 @@ from ... import s3, sagemaker
 from ...artifacts import FEATURES, NUMERIC_FEATURES
 from ...config import COURSE_BUCKET
 from ...lab import LabContext
-from ...prediction import Prediction
+from ...prediction import Prediction, prediction_row
 from .state import ROWS_KEY, TOLERANCE
 
 
@@ -26,13 +26,10 @@ class QueryResult:
     mismatches: list[int] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Return one flat row per record: features, both predictions and whether they agree."""
-        out = []
-        for i, (record, remote, local) in enumerate(zip(self.records, self.endpoint, self.local)):
-            out.append({**record, "endpoint_label": remote.label, "endpoint_p_gt_50k": round(remote.probability, 6),
-                        "local_label": local.label, "local_p_gt_50k": round(local.probability, 6),
-                        "match": i not in self.mismatches})
-        return out
+        """Return one flat row per record: the endpoint's label and probability first, the local model's,
+        whether they agree, then the features."""
+        return [prediction_row(remote, record, {"local": local}, match=i not in self.mismatches)
+                for i, (record, remote, local) in enumerate(zip(self.records, self.endpoint, self.local))]
 
 
 def course_rows(ctx: LabContext, limit: int | None = None) -> list[dict[str, Any]]:
