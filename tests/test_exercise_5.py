@@ -3,6 +3,7 @@
 Plain moto serves no model (its endpoints are InService at once and answer a fixed body); the
 sandbox tests (tests/sandbox/test_sagemaker_compute.py, tests/integration) run the real thing.
 """
+import ast
 import dataclasses
 import json
 import os
@@ -698,3 +699,83 @@ def test_the_class_snapshot_agrees_after_a_deploy_and_cannot_see_the_answer(ctx,
     live = ex5.EXERCISE.observe(ctx)
     assert {s.name for s in from_snapshot.configs} == {s.name for s in live.configs}
     assert {s.name for s in from_snapshot.models} == {s.name for s in live.models}
+
+
+# ---- the code the steps show -----------------------------------------------------------------------
+
+def unbound_names(code):
+    """Names a snippet reads but never imports or assigns (e.g. `json` used without `import json`)."""
+    import builtins
+
+    tree = ast.parse(code)
+    bound = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def placeholders(code):
+    """What a student would have to fill in: `...` in code, `…` in a string (`…` in code does not compile)."""
+    return [node.value for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Constant)
+            and (node.value is Ellipsis or isinstance(node.value, str) and "…" in node.value)]
+
+
+SNIPPET_CONTEXTS = {
+    "sandbox": lambda: LabContext(Aws(Target.sandbox(endpoint_url="http://127.0.0.1:4566")), SVC),
+    "aws": lambda: LabContext(Aws(Target.aws(region="us-east-1")), SVC),
+    "learner lab": lambda: LabContext(Aws(Target.aws(region="us-east-1")), SVC,
+                                      {"use_lab_role": True, "instance_type": "ml.c5.large"}),
+}
+
+
+@pytest.mark.parametrize("where", SNIPPET_CONTEXTS)
+def test_every_snippet_is_complete_code_run_from_the_lab_folder(where):
+    ctx = SNIPPET_CONTEXTS[where]()
+    for step in ex5.EXERCISE.steps:
+        code = step.code(ctx)
+        compile(code, step.id, "exec")
+        assert code.startswith(ctx.folder_note() + "\n"), step.id
+        assert not unbound_names(code), (step.id, unbound_names(code))
+        assert not placeholders(code), (step.id, placeholders(code))
+        # Paths are relative to the lab folder, named only on the first line.
+        assert str(ctx.workdir) not in code.split("\n", 1)[1], step.id
+
+
+def test_snippets_use_the_steps_values_and_the_labs_tags():
+    ctx = SNIPPET_CONTEXTS["learner lab"]()
+    code = {step.id: step.code(ctx) for step in ex5.EXERCISE.steps}
+    assert "mlflow sagemaker build-and-push-container" in code["image"]  # what to run on AWS
+    assert "'LabRole'" in code["role"] and "create_role" not in code["role"]
+    assert "'LabRole'" in code["deploy"] and "'ml.c5.large'" in code["deploy"]
+    assert "'course/mlflow_model.zip'" in code["model"]  # exercise 2's download, not a second copy
+    tags = repr(TAGS)
+    assert tags in code["deploy"]
+    sandbox = SNIPPET_CONTEXTS["sandbox"]()
+    image = ex5.EXERCISE.step("image").code(sandbox)
+    assert "put_image" in image and "mlflow sagemaker build-and-push-container" in image  # records, says what on AWS
+    for step in ("image", "role", "model", "deploy"):  # every writing snippet tags what it creates
+        assert "'lab:student', 'Value': 'anna-1a2b3c'" in ex5.EXERCISE.step(step).code(sandbox), step
+
+
+@needs_model
+def test_the_snippets_pasted_in_order_deploy_tagged_resources(ctx, monkeypatch):
+    """In-process against moto (the sandbox test, tests/integration/test_snippets_ex5.py, runs them for real).
+
+    On an AWS target the image snippet only checks the image: it was pushed with Docker elsewhere.
+    """
+    push_image(ctx)
+    (ctx.workdir / "course").mkdir()
+    (ctx.workdir / "course" / "mlflow_model.zip").write_bytes(MODEL_ZIP.read_bytes())
+    monkeypatch.chdir(ctx.workdir)
+    for step in ex5.EXERCISE.steps[:4]:  # plain moto serves no model: the query is the sandbox test's
+        exec(compile(step.code(ctx), step.id, "exec"), {})
+    judged = results(ctx)
+    assert all(judged[i].passed for i in ("image", "role", "endpoint")), judged
+    planned = teardown_plan(ctx, ex5.EXERCISE)
+    assert {d.kind for d in planned} == {"endpoint", "endpoint-config", "model", "bucket", "role", "policy"}
+    assert all(d.allowed for d in planned), planned

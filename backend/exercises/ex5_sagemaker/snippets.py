@@ -1,115 +1,159 @@
-"""The code each exercise-5 step shows, with the student's values (the same ones the step uses)."""
+"""The code each exercise-5 step shows, with the student's values (the same ones the step uses).
+
+Pasted in order from the lab folder (after exercise 2's download put the course files in `course/`),
+they rebuild the exercise. The image is the one step the sandbox does differently: it has no Docker,
+so its snippet records the push (what the step does there) and says what to run on AWS.
+"""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ... import ecr, s3
 from ...artifacts import SAMPLE_RECORD
-from ...config import COURSE_BUCKET
 from ...lab import LabContext
 from ...names import lab_tags, tag_list
+from ..ex2_s3.state import course_dir
 from .deployment import role_name
-from .state import INSTANCE, INSTANCE_COUNT, MODEL_DIR, MODEL_KEY, SAGEMAKER_PRINCIPAL, mlflow_version, policy_document
+from .state import (INSTANCE, INSTANCE_COUNT, LAB_ROLE, MODEL_DIR, MODEL_KEY, SAGEMAKER_PRINCIPAL, USE_LAB_ROLE,
+                    mlflow_version, policy_document)
+
+
+def _tags(ctx: LabContext) -> str:
+    return repr(tag_list(lab_tags(ctx.svc, 5)))
+
+
+def _document(document: dict[str, Any]) -> str:
+    """A policy document as Python a student reads: one statement a line (JSON strings are Python strings)."""
+    statements = ",\n".join(f"    {json.dumps(s)}" for s in document["Statement"])
+    return f'{{"Version": {json.dumps(document["Version"])}, "Statement": [\n{statements},\n]}}'
 
 
 def image(ctx: LabContext) -> str:
     tag, repository = mlflow_version(), ctx.names.serving_repository
-    common = f"""\
-# Once per account and region, on a machine with Docker (it builds MLflow's serving image):
-#   pip install mlflow=={tag}
-#   mlflow sagemaker build-and-push-container
-import boto3
-
-ecr = boto3.client("ecr", region_name={ctx.region!r})
-"""
     show = f"""\
 image = ecr.describe_images(repositoryName={repository!r}, imageIds=[{{"imageTag": {tag!r}}}])["imageDetails"][0]
 print(image["imageDigest"], image["imagePushedAt"])
 """
     if not ctx.aws.target.is_sandbox:
-        return common + show
-    return common + f"""
-# The sandbox has no Docker: the button records the push instead (the last call of `docker push`).
-ecr.create_repository(repositoryName={repository!r}, tags={tag_list(lab_tags(ctx.svc, 5))!r})
-ecr.put_image(repositoryName={repository!r}, imageTag={tag!r},
-              imageManifest={ecr.placeholder_manifest(f"{repository}:{tag}")!r},
-              imageManifestMediaType={ecr.MANIFEST_MEDIA_TYPE!r})
+        return f"""\
+{ctx.folder_note()}
+# Once per account and region, on a machine with Docker and these credentials (about 10 minutes),
+# in a shell:   pip install mlflow=={tag}   then   mlflow sagemaker build-and-push-container
+# It builds MLflow's serving image and pushes it as {repository}:{tag}. This checks it is there:
+import boto3
+
+ecr = boto3.client("ecr", region_name={ctx.region!r})
+""" + show
+    return f"""\
+{ctx.folder_note()}
+# On AWS, run once per account and region, on a machine with Docker (it builds MLflow's serving image):
+#   pip install mlflow=={tag}
+#   mlflow sagemaker build-and-push-container
+# The sandbox has no Docker: record the push instead (PutImage is the last call of `docker push`).
+import boto3
+
+ecr = boto3.client("ecr", region_name={ctx.region!r})
+tags = {_tags(ctx)}
+try:
+    ecr.create_repository(repositoryName={repository!r}, tags=tags)
+except ecr.exceptions.RepositoryAlreadyExistsException:
+    pass   # one repository per account, shared by the class
+try:
+    ecr.put_image(repositoryName={repository!r}, imageTag={tag!r},
+                  imageManifest={ecr.placeholder_manifest(f"{repository}:{tag}")!r},
+                  imageManifestMediaType={ecr.MANIFEST_MEDIA_TYPE!r})
+except ecr.exceptions.ImageAlreadyExistsException:
+    pass   # pushed already
 """ + show
 
 
 def role(ctx: LabContext) -> str:
+    if USE_LAB_ROLE.get(ctx):
+        return f"""\
+{ctx.folder_note()}
+# AWS Academy learner labs may not create roles: the endpoint runs with the lab's own {LAB_ROLE}.
+import boto3
+
+role = boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]
+print(role["Arn"])
+"""
     names = ctx.names
-    document = json.dumps(policy_document(names), indent=4)
-    tags = tag_list(lab_tags(ctx.svc, 5))
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": SAGEMAKER_PRINCIPAL}, "Action": "sts:AssumeRole"}]}
     return f"""\
+{ctx.folder_note()}
 import json
 import boto3
 
 iam = boto3.client("iam")
-trust = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
-          "Principal": {{"Service": {SAGEMAKER_PRINCIPAL!r}}}, "Action": "sts:AssumeRole"}}]}}
-tags = {tags!r}
+tags = {_tags(ctx)}
+# SageMaker assumes the role to pull the image and read the model: trust it, and allow exactly that.
+trust = {_document(trust)}
 iam.create_role(RoleName={names.sagemaker_role!r}, AssumeRolePolicyDocument=json.dumps(trust), Tags=tags)
-policy = {document}
+policy = {_document(policy_document(names))}
 arn = iam.create_policy(PolicyName={names.sagemaker_policy!r}, PolicyDocument=json.dumps(policy),
                         Tags=tags)["Policy"]["Arn"]
 iam.attach_role_policy(RoleName={names.sagemaker_role!r}, PolicyArn=arn)
-# AWS Academy learner labs cannot create roles: use the existing role "LabRole" instead.
+# An AWS Academy learner lab cannot create roles: tick "Use LabRole" and use its {LAB_ROLE} instead.
 """
 
 
 def model(ctx: LabContext) -> str:
     bucket = ctx.names.sagemaker_bucket
     args = ", ".join(f"{k}={v!r}" for k, v in s3.create_bucket_kwargs(bucket, ctx.region).items())
+    course_zip = (course_dir(ctx) / MODEL_KEY).relative_to(ctx.workdir).as_posix()
     return f"""\
+{ctx.folder_note()}
 import zipfile
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-s3.create_bucket({args})  # MLflow uploads model.tar.gz here
-s3.put_bucket_tagging(Bucket={bucket!r}, Tagging={{"TagSet": {tag_list(lab_tags(ctx.svc, 5))!r}}})
-s3.download_file({COURSE_BUCKET!r}, {MODEL_KEY!r}, {MODEL_KEY!r})
-zipfile.ZipFile({MODEL_KEY!r}).extractall({MODEL_DIR!r})   # an MLflow model directory: MLmodel, model.skops, …
+s3.create_bucket({args})   # MLflow uploads model.tar.gz here
+s3.get_waiter("bucket_exists").wait(Bucket={bucket!r})
+s3.put_bucket_tagging(Bucket={bucket!r}, Tagging={{"TagSet": {_tags(ctx)}}})
+# Exercise 2 downloaded the course files to course/: unpack the MLflow model (MLmodel, the pipeline, …).
+zipfile.ZipFile({course_zip!r}).extractall({MODEL_DIR!r})
+print(open({MODEL_DIR + "/MLmodel"!r}).read())
 """
 
 
 def deploy(ctx: LabContext) -> str:
     names = ctx.names
     return f"""\
-import time
+{ctx.folder_note()}
 import boto3
 from mlflow.deployments import get_deploy_client   # mlflow.sagemaker.deploy(...) was removed in MLflow 2
 
-account = boto3.client("sts").get_caller_identity()["Account"]
+role = boto3.client("iam").get_role(RoleName={role_name(ctx)!r})["Role"]
+repository = boto3.client("ecr", region_name={ctx.region!r}).describe_repositories(
+    repositoryNames=[{names.serving_repository!r}])["repositories"][0]
+config = {{
+    "execution_role_arn": role["Arn"],
+    "bucket": {names.sagemaker_bucket!r},      # not "bucket_name": MLflow ignores unknown keys
+    "image_url": repository["repositoryUri"] + ":{mlflow_version()}",   # the tag is MLflow's version
+    "region_name": {ctx.region!r},
+    "instance_type": {INSTANCE.get(ctx)!r},   # bills by the hour until the endpoint is deleted
+    "instance_count": {INSTANCE_COUNT},
+    "synchronous": True,                # wait until InService (5-10 minutes on AWS); raise if it fails
+    "tags": {lab_tags(ctx.svc, 5)!r},
+}}
 client = get_deploy_client("sagemaker:/{ctx.region}")
-client.create_deployment(            # update_deployment(..., config={{…, "mode": "replace"}}) swaps the model
-    name={names.endpoint!r},
-    model_uri={MODEL_DIR!r},           # the unpacked MLflow model directory
-    flavor="python_function",
-    config={{
-        "execution_role_arn": f"arn:aws:iam::{{account}}:role/{role_name(ctx)}",
-        "bucket": {names.sagemaker_bucket!r},     # not "bucket_name": MLflow ignores unknown keys
-        "image_url": f"{{account}}.dkr.ecr.{ctx.region}.amazonaws.com/{names.serving_repository}:{mlflow_version()}",
-        "region_name": {ctx.region!r},
-        "instance_type": {INSTANCE.get(ctx)!r},
-        "instance_count": {INSTANCE_COUNT},
-        "synchronous": False, "archive": True,    # return at once; we poll below
-        "tags": {lab_tags(ctx.svc, 5)!r},
-    }},
-)
+client.create_deployment(name={names.endpoint!r}, model_uri={MODEL_DIR!r}, flavor="python_function", config=config)
+# Later, to swap in a changed model:
+#   client.update_deployment(name={names.endpoint!r}, model_uri={MODEL_DIR!r}, config=dict(config, mode="replace"))
+
 sm = boto3.client("sagemaker", region_name={ctx.region!r})
-while (status := sm.describe_endpoint(EndpointName={names.endpoint!r})["EndpointStatus"]) in ("Creating", "Updating"):
-    print(status)
-    time.sleep(10)
-print(status, sm.describe_endpoint(EndpointName={names.endpoint!r}).get("FailureReason", ""))
-# MLflow tags endpoint configs with app_name only: give them the lab's tags too, so teardown may remove them.
-for config in sm.list_endpoint_configs(NameContains={names.endpoint_config_prefix!r})["EndpointConfigs"]:
-    sm.add_tags(ResourceArn=config["EndpointConfigArn"], Tags={tag_list(lab_tags(ctx.svc, 5))!r})
+print(sm.describe_endpoint(EndpointName={names.endpoint!r})["EndpointStatus"])
+# MLflow tags endpoint configs with app_name only: give them the lab's tags too, so clean-up may remove them.
+for found in sm.list_endpoint_configs(NameContains={names.endpoint_config_prefix!r})["EndpointConfigs"]:
+    sm.add_tags(ResourceArn=found["EndpointConfigArn"], Tags={_tags(ctx)})
 """
 
 
 def query(ctx: LabContext) -> str:
     return f"""\
+{ctx.folder_note()}
 import json
 import boto3
 
