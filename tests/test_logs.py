@@ -167,3 +167,18 @@ def test_recent_events_reads_the_group_oldest_first(moto_aws):
     assert [e.message for e in read] == messages
     assert [i.request_id for i in group_invocations(read)] == ["r-cold"]
     assert recent_events(moto_aws, "/aws/lambda/missing") == []
+
+
+def test_the_sandbox_says_which_interpreter_ran_the_function(monkeypatch):
+    import sys
+
+    from backend.sandbox import lambda_runtime
+
+    ran = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert lambda_runtime._runtime_version(f"python{ran}") == f"python:{ran} (sandbox)"
+    monkeypatch.setattr(lambda_runtime.shutil, "which", lambda name: None)
+    assert lambda_runtime._runtime_version("python3.99") == (
+        f"python:{ran} (sandbox; the function declares python3.99, not installed here)")
+    monkeypatch.setattr(lambda_runtime.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert lambda_runtime._runtime_version("python3.99").startswith(f"python:{ran} (sandbox; the function declares "
+                                                                    "python3.99, the sandbox runs it with its own")

@@ -201,6 +201,17 @@ def _fingerprint(spec: FunctionSpec) -> tuple[Any, ...]:
             spec.role, spec.timeout_s, spec.memory_mb, environment)
 
 
+def _runtime_version(declared: str) -> str:
+    """INIT_START's runtime version: the interpreter that really runs the function, and the declared one if it differs."""
+    ran = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if declared == f"python{ran}":
+        return f"python:{ran} (sandbox)"
+    # The sandbox runs every function with its own interpreter (its course layer is built for it).
+    installed = bool(declared) and shutil.which(declared) is not None
+    why = "the sandbox runs it with its own Python" if installed else "not installed here"
+    return f"python:{ran} (sandbox; the function declares {declared or 'no runtime'}, {why})"
+
+
 Line = tuple[int, str]  # (timestamp ms, message)
 
 
@@ -517,8 +528,7 @@ class LambdaRuntime:
     def _start(self, spec: FunctionSpec, generation: int, chain_depth: int,
                request_id: str) -> _Container | InvokeResult:
         """Start a container and run its init phase; return it, or the failed invocation's result."""
-        init_start = (_now_ms(), f"INIT_START Runtime Version: python:{sys.version_info.major}."
-                                 f"{sys.version_info.minor}.sandbox\tRuntime Version ARN: none")
+        init_start = (_now_ms(), f"INIT_START Runtime Version: {_runtime_version(spec.runtime)}\tRuntime Version ARN: none")
         stream = f"{dt.datetime.now(dt.UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         try:
             task, sys_path = self.cache.sys_path(spec)
