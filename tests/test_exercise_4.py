@@ -16,8 +16,9 @@ import pytest
 from backend import ec2
 from backend.errors import LabError
 from backend.exercises import ex4_ec2
-from backend.exercises.ex4_ec2 import EXERCISE
+from backend.exercises.ex4_ec2 import EXERCISE, snippets
 from backend.lab import LabContext, apply, apply_teardown, run_checks, teardown_plan
+from backend.lab import plan as plan_steps  # `plan` reads as a noun in these tests
 from backend.sandbox import ec2_compute
 from backend.sandbox.moto_hooks import Patches
 
@@ -201,6 +202,66 @@ def test_step_code_shows_the_students_values(ctx):
     assert "0.1072" in EXERCISE.step("instance").code(ctx)  # t2.large's price in eu-central-1
     manual = ex4_ec2.manual_commands(ctx)
     assert "chmod 400" in manual and f"ec2-{SVC}-key.pem" in manual and "--restart unless-stopped" in manual
+
+
+def test_every_snippet_names_the_lab_folder_and_uses_paths_relative_to_it(ctx):
+    for step in EXERCISE.steps:
+        first, *rest = step.code(ctx).splitlines()
+        assert first == ctx.folder_note(), step.id
+        assert str(ctx.workdir) not in "\n".join(rest), step.id
+
+
+def test_the_snippets_user_data_is_the_steps_start_up_script():
+    url = "http://127.0.0.1:4566/ec2-x-bundle/ec2-app/bundle.tar.gz?X-Amz-Signature=ab%2Fcd"
+    assert eval(snippets._script_literal("url"), {"url": url}) == ex4_ec2.user_data(url)
+
+
+def test_the_snippets_sandbox_address_lookup_is_the_sandboxs_health_route():
+    from backend.sandbox import HEALTH_PATH
+
+    assert snippets.SANDBOX_HEALTH_PATH == HEALTH_PATH
+
+
+def test_the_security_group_snippet_opens_what_the_step_opens(ctx):
+    code = EXERCISE.step("security_group").code(ctx)
+    assert f"mine = {MY_CIDR!r}" in code
+    permissions = code.split("IpPermissions=[", 1)[1].rsplit("])", 1)[0]
+    wanted, _ = ex4_ec2.state.wanted_rules(ctx)
+    assert eval(f"[{permissions}]", {"mine": MY_CIDR}) == [r.permission() for r in wanted]
+
+
+def test_without_a_known_address_the_security_group_snippet_asks_checkip(moto_aws, monkeypatch):
+    def offline():
+        raise LabError("Could not find your public address (offline).", "NoPublicIp")
+    monkeypatch.setattr(ex4_ec2.state, "_fetch_public_ip", offline)
+    code = EXERCISE.step("security_group").code(LabContext(moto_aws, SVC))
+    compile(code, "security_group", "exec")
+    assert "import requests" in code and ex4_ec2.state.CHECKIP_URL in code and "<" not in code
+
+
+def test_the_setup_snippets_pasted_in_order_pass_the_setup_checks(ctx, monkeypatch):
+    """The real-AWS variant in moto (the sandbox runs them all, with the API: tests/integration)."""
+    monkeypatch.chdir(ctx.workdir)
+    for step in steps(SETUP_STEPS):
+        exec(compile(step.code(ctx), step.id, "exec"), {})
+    assert stat.S_IMODE(ex4_ec2.key_file(ctx).stat().st_mode) == 0o400
+    result = checks(ctx)
+    for check in ("key_pair", "instance", "ports"):
+        assert result[check].passed, result[check]
+    instance = ex4_ec2.lab_instance(ctx)
+    raw = ctx.aws.client("ec2").describe_instance_attribute(InstanceId=instance.id, Attribute="userData")
+    url, port = ec2_compute.parse_user_data(base64.b64decode(raw["UserData"]["Value"]).decode())
+    assert ex4_ec2.BUNDLE_KEY in url and port == 8000
+    data = ctx.aws.client("s3").get_object(Bucket=ctx.names.ec2_bundle_bucket, Key=ex4_ec2.BUNDLE_KEY)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert {"app.py", "Dockerfile", "requirements.txt", "model.onnx"} <= set(tar.getnames())
+    # tagged as the buttons tag: clean-up may remove all of it
+    plan = teardown_plan(ctx, EXERCISE)
+    assert sorted(d.kind for d in plan) == ["bucket", "instance", "key-pair", "security-group"]
+    assert all(d.allowed for d in plan), plan
+    # the bundle says nothing of what it was built from: the step offers to upload its own, and says why
+    [bundle] = [p for p in plan_steps(ctx, EXERCISE) if p.step == "bundle"]
+    assert bundle.action == "update" and "does not record what it was built from" in bundle.reason
 
 
 # --- talking to the API (a local stub stands in for the app) --------------------------------

@@ -1,57 +1,88 @@
-"""The code each exercise-4 step shows, with the student's values (the same ones the step uses)."""
+"""The code each exercise-4 step shows, with the student's values (the same ones the step uses).
+
+Pasted in order, each as a Python script run from the lab folder, they rebuild the exercise: the
+bundle step copies the app's sources (this project's ec2_app/) into the lab folder, so every later
+file a snippet reads is one an earlier snippet wrote there.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from ... import s3
 from ...artifacts import SAMPLE_RECORD
-from ...config import COURSE_BUCKET, PROJECT_ROOT
+from ...config import COURSE_BUCKET
 from ...errors import LabError
 from ...lab import LabContext
 from ...names import lab_tags, tag_list
+from ..ex2_s3.state import course_dir
 from . import state as st
-from .bundle import (APP_DIR, APP_PORT, BUNDLE_KEY, IMAGE_NAME, MODEL_KEY, PRESIGN_SECONDS, SSH_PORT, app_files,
-                     user_data)
-from .instance import client_token, first_generation, instance_endpoint, lab_instance, price_note
-from .state import group_description, wanted_rules
+from .bundle import APP_DIR, APP_PORT, BUNDLE_KEY, IMAGE_NAME, MODEL_KEY, PRESIGN_SECONDS, SSH_PORT, app_files, \
+    user_data
+from .instance import HEALTH_BUDGET_S, HEALTH_INTERVAL_S, client_token, first_generation, lab_instance, price_note
+from .state import CHECKIP_URL, group_description, wanted_rules
+
+NUMBER = 4
+# Where the sandbox publishes each instance's local address (backend/sandbox/server.py HEALTH_PATH; a
+# test pins the two together: exercises do not import the sandbox).
+SANDBOX_HEALTH_PATH = "/_lab/health"
+# A documentation address (RFC 5737) standing in for "you" while the rules are rendered.
+_PROBE_CIDR = "192.0.2.1/32"
+_URL_MARK = "BUNDLE-URL-MARK"
+
+
+def _tags(ctx: LabContext, **extra: str) -> str:
+    return repr(tag_list({**extra, **lab_tags(ctx.svc, NUMBER)}))
+
+
+def key_file_name(ctx: LabContext) -> str:
+    """The private key's path relative to the lab folder (where the step saves it too)."""
+    return st.key_file(ctx).relative_to(ctx.workdir).as_posix()
 
 
 def key_pair(ctx: LabContext) -> str:
-    path = st.key_file(ctx)
+    path = key_file_name(ctx)
     return f"""\
+{ctx.folder_note()}
 import os
 import boto3
 
 ec2 = boto3.client("ec2", region_name={ctx.region!r})
 key = ec2.create_key_pair(KeyName={ctx.names.key_pair!r}, KeyType="rsa", KeyFormat="pem", TagSpecifications=[
-    {{"ResourceType": "key-pair", "Tags": {tag_list(lab_tags(ctx.svc, 4))!r}}}])
-path = {str(path)!r}
-# the only time AWS hands out the private key: save it readable by you only (ssh refuses it otherwise)
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    {{"ResourceType": "key-pair", "Tags": {_tags(ctx)}}}])
+# The only time AWS hands out the private key: save it readable by you only (ssh refuses it otherwise).
+fd = os.open({path!r}, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 with os.fdopen(fd, "w") as f:
     f.write(key["KeyMaterial"])
-os.chmod(path, 0o400)   # same as: chmod 400 {path.name}
+os.chmod({path!r}, 0o400)   # same as: chmod 400 {path}
 """
 
 
 def security_group(ctx: LabContext) -> str:
+    # The rules are the step's own (wanted_rules), rendered with a stand-in address that becomes `mine`.
+    probe = dataclasses.replace(ctx, options={**ctx.options, st.SSH_CIDR.name: _PROBE_CIDR})
+    wanted, _ = wanted_rules(probe)
+    rules = ",\n    ".join(repr(r.permission()) for r in wanted).replace(repr(_PROBE_CIDR), "mine")
     try:
-        wanted, _ = wanted_rules(ctx)
-        rules = ",\n    ".join(repr(r.permission()) for r in wanted)
-        mine = st.ssh_cidr(ctx)
-    except LabError as err:
-        rules, mine = f"# ({err.message})", "<your-ip>/32"
-    where = "in the sandbox you are 127.0.0.1" if ctx.aws.target.is_sandbox else \
-        "option ssh_cidr, by default from https://checkip.amazonaws.com"
+        mine = f"mine = {st.ssh_cidr(ctx)!r}   # " + (
+            "in the sandbox you are this machine" if ctx.aws.target.is_sandbox else
+            f"option {st.SSH_CIDR.name}, by default your public address from {CHECKIP_URL}")
+        extra_import = ""
+    except LabError as err:  # no address now (or a wrong option): the snippet asks when it runs
+        mine = (f"# ({err.message})\n"
+                f'mine = requests.get({CHECKIP_URL!r}, timeout=5).text.strip() + "/32"   # your public address')
+        extra_import = "import requests\n"
     return f"""\
+{ctx.folder_note()}
 import boto3
-
+{extra_import}
 ec2 = boto3.client("ec2", region_name={ctx.region!r})
 vpc = ec2.describe_vpcs(Filters=[{{"Name": "is-default", "Values": ["true"]}}])["Vpcs"][0]["VpcId"]
 group = ec2.create_security_group(GroupName={ctx.names.security_group!r}, VpcId=vpc,
                                   Description={group_description(ctx)!r}, TagSpecifications=[
-    {{"ResourceType": "security-group", "Tags": {tag_list(lab_tags(ctx.svc, 4))!r}}}])["GroupId"]
-# your address: {mine} ({where}); SSH ({SSH_PORT}) is never open to 0.0.0.0/0
+    {{"ResourceType": "security-group", "Tags": {_tags(ctx)}}}])["GroupId"]
+{mine}
+# SSH ({SSH_PORT}) only from you, never from 0.0.0.0/0; the API ({APP_PORT}) from you (or the class, by option)
 ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
     {rules}
 ])
@@ -61,27 +92,36 @@ ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
 def bundle(ctx: LabContext) -> str:
     bucket = ctx.names.ec2_bundle_bucket
     create = s3.create_bucket_kwargs(bucket, ctx.region)
-    config = f", CreateBucketConfiguration={create['CreateBucketConfiguration']!r}" if "CreateBucketConfiguration" in create else ""
-    app = APP_DIR.relative_to(PROJECT_ROOT)
+    config = (f", CreateBucketConfiguration={create['CreateBucketConfiguration']!r}"
+              if "CreateBucketConfiguration" in create else "")
+    app = APP_DIR.name
+    files = [p.name for p in app_files()] + [MODEL_KEY]
     return f"""\
+{ctx.folder_note()}
+import shutil
 import tarfile
 import boto3
 
+# The app's sources come with this project: copy them into the lab folder, the course's model next to them.
+shutil.copytree({str(APP_DIR)!r}, {app!r}, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
 s3 = boto3.client("s3", region_name={ctx.region!r})
-s3.download_file({COURSE_BUCKET!r}, {MODEL_KEY!r}, "{app}/{MODEL_KEY}")
-with tarfile.open("bundle.tar.gz", "w:gz") as tar:     # the app folder's files at the root
-    for name in {[p.name for p in app_files()] + [MODEL_KEY]!r}:
+s3.download_file({COURSE_BUCKET!r}, {MODEL_KEY!r}, {f"{app}/{MODEL_KEY}"!r})
+with tarfile.open("bundle.tar.gz", "w:gz") as tar:   # the files at the root, where the Dockerfile expects them
+    for name in {files!r}:
         tar.add(f"{app}/{{name}}", arcname=name)
+# A private bucket: the instance fetches the bundle through a presigned URL.
 s3.create_bucket(Bucket={bucket!r}{config})
-s3.put_public_access_block(Bucket={bucket!r}, PublicAccessBlockConfiguration={{
-    "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}})
-s3.put_bucket_tagging(Bucket={bucket!r}, Tagging={{"TagSet": {tag_list(lab_tags(ctx.svc, 4))!r}}})
+s3.put_public_access_block(Bucket={bucket!r}, PublicAccessBlockConfiguration={dict(s3.ALL_PUBLIC_ACCESS_BLOCKED)!r})
+s3.put_bucket_tagging(Bucket={bucket!r}, Tagging={{"TagSet": {_tags(ctx)}}})
 s3.upload_file("bundle.tar.gz", {bucket!r}, {BUNDLE_KEY!r})
 """
 
 
-def _commented(text: str) -> str:
-    return "\n".join(f"# {line}" if line else "#" for line in text.splitlines())
+def _script_literal(url_expression: str) -> str:
+    """The start-up script as a Python f-string literal whose bundle URL is `url_expression`."""
+    script = user_data(_URL_MARK).replace("{", "{{").replace("}", "}}")
+    assert '"""' not in script and "\\" not in script, "the start-up script must fit a plain triple-quoted string"
+    return 'f"""\\\n' + script.replace(_URL_MARK, "{" + url_expression + "}") + '"""'
 
 
 def instance(ctx: LabContext) -> str:
@@ -90,64 +130,84 @@ def instance(ctx: LabContext) -> str:
         token = client_token(ctx.svc, first_generation(ctx))
     except Exception:  # the code panel must render even when AWS does not answer
         token = client_token(ctx.svc, 0)
-    tags = tag_list({"Name": names.instance_name, **lab_tags(ctx.svc, 4)})
     return f"""\
+{ctx.folder_note()}
 import boto3
 
 ssm = boto3.client("ssm", region_name={ctx.region!r})
 ami = ssm.get_parameter(Name={st.UBUNTU_PARAMETER!r})["Parameter"]["Value"]   # current Ubuntu 24.04 LTS
+# The instance downloads the bundle through this link (valid {PRESIGN_SECONDS // 60} min): the bucket stays private.
 url = boto3.client("s3", region_name={ctx.region!r}).generate_presigned_url(
     "get_object", Params={{"Bucket": {names.ec2_bundle_bucket!r}, "Key": {BUNDLE_KEY!r}}}, ExpiresIn={PRESIGN_SECONDS})
-user_data = open("user_data.sh").read().replace("BUNDLE_URL_HERE", url)   # the script below
+# The start-up script (user data): runs once, as root, at the first boot.
+user_data = {_script_literal("url")}
 ec2 = boto3.client("ec2", region_name={ctx.region!r})
-group = ec2.describe_security_groups(Filters=[{{"Name": "group-name", "Values": [{names.security_group!r}]}}])["SecurityGroups"][0]
+group = ec2.describe_security_groups(Filters=[{{"Name": "group-name", "Values": [{names.security_group!r}]}}])
 instance = ec2.run_instances(
     ImageId=ami, InstanceType={st.INSTANCE_TYPE.get(ctx)!r}, KeyName={names.key_pair!r}, MinCount=1, MaxCount=1,
-    SecurityGroupIds=[group["GroupId"]], UserData=user_data, MetadataOptions={{"HttpTokens": "required"}},
+    SecurityGroupIds=[group["SecurityGroups"][0]["GroupId"]], UserData=user_data,
+    MetadataOptions={{"HttpTokens": "required"}},
     ClientToken={token!r},   # run twice at once, still one instance (a new token once it is terminated)
-    TagSpecifications=[{{"ResourceType": "instance", "Tags": {tags!r}}}],
+    TagSpecifications=[{{"ResourceType": "instance", "Tags": {_tags(ctx, Name=names.instance_name)}}}],
 )["Instances"][0]
 ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
+print(instance["InstanceId"], "is running")
 # {price_note(ctx)}
+"""
 
-# user_data.sh:
-{_commented(user_data("BUNDLE_URL_HERE"))}"""
+
+def _find_api(ctx: LabContext) -> str:
+    """Code that sets `base`: where the running instance's API answers."""
+    find = f"""\
+ec2 = boto3.client("ec2", region_name={ctx.region!r})
+instance = ec2.describe_instances(Filters=[{{"Name": "tag:Name", "Values": [{ctx.names.instance_name!r}]}},
+    {{"Name": "instance-state-name", "Values": ["running"]}}])["Reservations"][0]["Instances"][0]
+"""
+    on_aws = f"""base = f"http://{{instance['PublicIpAddress']}}:{APP_PORT}\""""
+    if not ctx.aws.target.is_sandbox:
+        return find + on_aws + "   # the instance's public IP\n"
+    return find + f"""\
+# The sandbox serves the instance's port {APP_PORT} at a local address it publishes; on AWS it is:
+# {on_aws}
+lab = requests.get(ec2.meta.endpoint_url + {SANDBOX_HEALTH_PATH!r}, timeout=5).json()
+base = lab["compute"]["ec2"]["instances"][instance["InstanceId"]]["address"]
+"""
 
 
 def health(ctx: LabContext) -> str:
-    where = "the sandbox's local address for the instance" if ctx.aws.target.is_sandbox else \
-        f"http://<public-ip>:{APP_PORT}"
+    kind = "sandbox" if ctx.aws.target.is_sandbox else "aws"
+    interval = HEALTH_INTERVAL_S[kind]
+    attempts = int(HEALTH_BUDGET_S[kind] / interval)
     return f"""\
+{ctx.folder_note()}
 import time
 import boto3
 import requests
 
-ec2 = boto3.client("ec2", region_name={ctx.region!r})
-instance = ec2.describe_instances(Filters=[{{"Name": "tag:Name", "Values": [{ctx.names.instance_name!r}]}},
-    {{"Name": "instance-state-name", "Values": ["running"]}}])["Reservations"][0]["Instances"][0]
-base = f"http://{{instance['PublicIpAddress']}}:{APP_PORT}"   # here: {where}
-for _ in range(60):                 # installing Docker and building the image takes a few minutes
+{_find_api(ctx)}# The instance runs before the app does: installing Docker and building the image take minutes on AWS.
+for _ in range({attempts}):
     try:
         if requests.get(base + "/health", timeout=3).ok:
+            print(base, "answers /health")
             break
-    except requests.ConnectionError:
+    except requests.RequestException:
         pass
-    time.sleep(10)
+    time.sleep({interval})
+else:
+    raise SystemExit(base + "/health did not answer: read the instance's console output")
 """
 
 
 def predict(ctx: LabContext) -> str:
-    try:
-        base = instance_endpoint(ctx) or f"http://<public-ip>:{APP_PORT}"
-    except Exception:  # the code panel must render even when AWS does not answer
-        base = f"http://<public-ip>:{APP_PORT}"
     return f"""\
+{ctx.folder_note()}
+import boto3
 import requests
 
-base = {base!r}   # the instance's address (public IP, port {APP_PORT})
-record = {json.dumps(SAMPLE_RECORD, indent=4)}
+{_find_api(ctx)}record = {json.dumps(SAMPLE_RECORD, indent=4)}
 answer = requests.post(base + "/predict", json=record, timeout=5)
-print(answer.status_code, answer.json())   # {{"label": ..., "probability": ..., "model_version": ...}}
+answer.raise_for_status()
+print(answer.json())   # {{"label": ..., "probability": ..., "model_version": ...}}
 """
 
 
@@ -155,19 +215,20 @@ def manual_commands(ctx: LabContext) -> str:
     """Return the handout's manual path (ssh, scp, docker), corrected, with the student's values."""
     current = lab_instance(ctx)
     ip = (current.public_ip if current else None) or "<public-ip>"
-    key = st.key_file(ctx)
-    model = ctx.workdir / "course" / MODEL_KEY
+    key = key_file_name(ctx)
+    model = (course_dir(ctx) / MODEL_KEY).relative_to(ctx.workdir).as_posix()
     return f"""\
-# on your computer: the key must be readable by you only, or ssh refuses it
+# on your computer, in your lab folder; the key must be readable by you only, or ssh refuses it
+cd {ctx.workdir}
 chmod 400 {key}
-# copy the app and the model (downloaded in exercise 2) to the instance
-scp -i {key} -r {APP_DIR.relative_to(PROJECT_ROOT)} ubuntu@{ip}:~/
-scp -i {key} {model} ubuntu@{ip}:~/ec2_app/model.onnx
+# copy the app (this project's {APP_DIR.name}/) and the model (downloaded in exercise 2) to the instance
+scp -i {key} -r {APP_DIR} ubuntu@{ip}:~/
+scp -i {key} {model} ubuntu@{ip}:~/{APP_DIR.name}/{MODEL_KEY}
 ssh -i {key} ubuntu@{ip}
 
 # on the instance (Ubuntu 24.04 LTS; the handout's 20.04 is end of life)
 sudo apt-get update && sudo apt-get install -y docker.io
-cd ~/ec2_app
+cd ~/{APP_DIR.name}
 sudo docker build -t {IMAGE_NAME} .
 sudo docker run -d --name {IMAGE_NAME} --restart unless-stopped -p {APP_PORT}:{APP_PORT} {IMAGE_NAME}
 curl -s localhost:{APP_PORT}/health

@@ -160,6 +160,10 @@ def plan_bundle(ctx: LabContext, state: State) -> Decision:
                                   "the course files.")
     if state.bundle is None:
         todo.append(f"upload the app bundle (ec2_app/ and {MODEL_KEY}) to {where}")
+    elif state.bundle is not st.UNSEEN and not state.bundle.metadata:
+        # e.g. uploaded by the step's snippet: it may well be current, but nothing says so
+        todo.append(f"{where} does not record what it was built from (uploaded by hand?): upload the current "
+                    "app and model")
     elif state.bundle is st.UNSEEN or state.bundle.metadata != state.bundle_wanted:
         todo.append(f"{where} was built from another app or model: upload the current one")
     if state.bundle_private is False:
