@@ -543,3 +543,93 @@ def test_a_failed_function_is_broken(ctx):
                                                         "StateReason": "The role cannot be assumed"}
     [function] = [r for r in get_exercise(3).judge(FROM_SNAPSHOT[3](view)) if r.id == "function"]
     assert function.passed is False and function.broken and "role cannot be assumed" in function.observed
+
+
+# ---- the code the steps show ----------------------------------------------------------------
+
+def unbound_names(code):
+    """Names a snippet reads but never imports or assigns (e.g. `json` used without `import json`)."""
+    import ast
+    import builtins
+
+    tree = ast.parse(code)
+    bound = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def placeholders(code):
+    """What a student would have to fill in: `...` in code, `…` or `<…>` in a string."""
+    import ast
+    import re
+
+    return [node.value for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Constant) and (
+        node.value is Ellipsis or isinstance(node.value, str) and re.search(r"…|<[a-z-]+>", node.value))]
+
+
+SNIPPET_OPTIONS = {"own role": {}, "learner lab": {"use_lab_role": True},
+                   "plain output": {"timestamp": False, "include_input": False}}
+
+
+@pytest.mark.parametrize("options", SNIPPET_OPTIONS.values(), ids=SNIPPET_OPTIONS)
+def test_every_snippet_is_complete_code_run_from_the_lab_folder(moto_aws, options):
+    ctx = LabContext(moto_aws, SVC, options)
+    for step in get_exercise(3).steps:
+        code = step.code(ctx)
+        compile(code, step.id, "exec")
+        assert code.startswith(ctx.folder_note() + "\n"), step.id
+        assert not unbound_names(code), (step.id, unbound_names(code))
+        assert not placeholders(code), (step.id, placeholders(code))
+        # Paths are relative to the lab folder, named only on the first line.
+        assert str(ctx.workdir) not in code.split("\n", 1)[1], step.id
+
+
+def test_every_writing_snippet_tags_what_it_creates_as_the_buttons_do(moto_aws):
+    ctx = LabContext(moto_aws, SVC)
+    code = {step.id: step.code(ctx) for step in get_exercise(3).steps}
+    for step in ("buckets", "policy", "role"):
+        assert repr(tag_list(lab_tags(SVC, 3))) in code[step], step
+    assert code["function"].count(repr(lab_tags(SVC, 3))) == 2  # the function and its log group
+    assert repr(ctx.names.lambda_layer_description) in code["layer"]  # the layer's tags ride in its description
+    assert "'course/input_batch.csv'" in code["test"]  # exercise 2's download, not a second copy
+
+
+def run_setup_snippets(ctx, monkeypatch):
+    """Paste the setup snippets in order from the lab folder (plain moto runs no function: no test upload)."""
+    monkeypatch.chdir(ctx.workdir)
+    for step in steps(SETUP_STEPS):
+        exec(compile(step.code(ctx), step.id, "exec"), {})
+
+
+def test_the_setup_snippets_pasted_in_order_leave_the_buttons_nothing_to_do(ctx, monkeypatch):
+    """In-process against moto (tests/integration/test_snippets_ex3.py runs them all in the sandbox)."""
+    run_setup_snippets(ctx, monkeypatch)
+    result = checks(ctx)
+    assert all(result[c].passed for c in SETUP_STEPS[:1] + ["model", "policy", "role", "function", "trigger"]), result
+    # The same values, tags and zip (byte for byte) as the steps: every setup step plans "none".
+    assert {s: p.action for s, p in planned(ctx).items() if s != "test"} == {s: "none" for s in SETUP_STEPS}
+    for name in ex3_deploy.HANDLER_FILES:  # the deployed code is in the lab folder, for the student to read
+        assert (ctx.workdir / "lambda_code" / name).read_bytes() == (ex3_deploy.HANDLER_DIR / name).read_bytes()
+    deletions = teardown_plan(ctx, get_exercise(3))
+    assert sorted(d.kind for d in deletions) == sorted(
+        ["bucket"] * 3 + ["function", "layer", "log-group", "policy", "role"]), deletions
+    assert all(d.allowed for d in deletions), [d for d in deletions if not d.allowed]
+
+
+def test_with_the_lab_role_option_the_snippets_create_no_role_or_policy(moto_aws, course_bucket, monkeypatch):
+    moto_aws.client("iam").create_role(RoleName="LabRole",
+                                       AssumeRolePolicyDocument=json.dumps(iam.trust_policy("lambda.amazonaws.com")))
+    ctx = LabContext(moto_aws, SVC, {"use_lab_role": True})
+    run_setup_snippets(ctx, monkeypatch)
+    assert lambda_.get_function(ctx.aws, ctx.names.lambda_function)["Role"].endswith(":role/LabRole")
+    assert iam.get_role(ctx.aws, ctx.names.lambda_role) is None
+    assert iam.get_policy(ctx.aws, iam.policy_arn(ctx.aws, ctx.names.lambda_policy)) is None
+    result = checks(ctx)
+    assert result["policy"].passed and result["role"].passed and result["function"].passed
+    assert {s: p.action for s, p in planned(ctx).items() if s != "test"} == {s: "none" for s in SETUP_STEPS}
