@@ -40,7 +40,7 @@ def _saved_runs() -> tuple[dict, threading.Lock]:
 
 def remembered(ctx, tab: str, identities: dict[str, str]):
     """This tab's last run, with the results of targets that are gone or replaced dropped (and said so)."""
-    key = f"play_{tab}_results"
+    key = f"play_{tab}_scored"
     saved, lock = _saved_runs()
     where = (ctx.aws.target, ctx.svc, tab)
     with lock:
@@ -66,9 +66,9 @@ def remember(ctx, tab: str, run: ScoredRun | None) -> None:
     with lock:
         if run is None:
             saved.pop((ctx.aws.target, ctx.svc, tab), None)
-            st.session_state.pop(f"play_{tab}_results", None)
+            st.session_state.pop(f"play_{tab}_scored", None)
         else:
-            saved[(ctx.aws.target, ctx.svc, tab)] = st.session_state[f"play_{tab}_results"] = run
+            saved[(ctx.aws.target, ctx.svc, tab)] = st.session_state[f"play_{tab}_scored"] = run
 
 
 def agreement(results, rows: int) -> None:
