@@ -18,6 +18,7 @@ def pytest_configure(config):
     import tempfile
 
     os.environ["MLOPS_LAB_HOME"] = tempfile.mkdtemp(prefix="mlops-lab-test-home-")
+    os.environ["MLOPS_LAB_LOG_DIR"] = tempfile.mkdtemp(prefix="mlops-lab-test-logs-")  # not build/logs
 
 
 @pytest.fixture(autouse=True)
