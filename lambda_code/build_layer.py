@@ -18,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -80,18 +81,21 @@ def build_layer(dest: Path, platform: str, *, cache_dir: Path | None = None,
             root = Path(tmp) / "python"
             _pip_install(requirements, wheels, root, platform)
             _strip(root)
-            partial = cached_zip.with_suffix(".zip.partial")
+            # A unique name: two builds at once (two terminals, a test and `make`) must not share it.
+            partial = cached_zip.with_name(f"{cached_zip.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
             write_deterministic_zip(Path(tmp), partial)
             unzipped = tree_size(Path(tmp))
         if unzipped > UNZIPPED_LIMIT:
             partial.unlink()
             raise LayerBuildError(f"layer is {unzipped / 2**20:.0f} MB unzipped, over "
                                   f"Lambda's {UNZIPPED_LIMIT / 2**20:.0f} MB")
-        partial.replace(cached_zip)
+        partial.replace(cached_zip)  # atomic: the same content whoever renames last
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     if cached_zip.resolve() != dest.resolve():
-        shutil.copyfile(cached_zip, dest)
+        copy = dest.with_name(f"{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+        shutil.copyfile(cached_zip, copy)
+        copy.replace(dest)
     return dest
 
 

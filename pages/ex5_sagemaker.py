@@ -100,7 +100,7 @@ def query_panel(ctx) -> None:
     if shown:
         result, truth = shown
         frame = pd.DataFrame(result.rows())
-        frame.insert(len(frame.columns) - 1, "actual", truth[:len(frame)])
+        frame.insert(2, "actual", truth[:len(frame)])  # beside the answer: results first
         if result.mismatches:
             st.warning(f"{len(result.mismatches)} of {len(frame)} predictions differ from the local model.",
                        icon=":material/compare_arrows:")
