@@ -43,4 +43,7 @@ with st.sidebar:
     if error is not None:
         st.caption(f":red[{error.message}]")
 
+# Which page this run shows, and whether it was just opened (pages that show a snapshot read it again then).
+st.session_state["page_opened"] = st.session_state.get("current_page") != page.url_path
+st.session_state["current_page"] = page.url_path
 page.run()

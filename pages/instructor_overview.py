@@ -31,11 +31,23 @@ for key, default in (("mon_snapshot", None), ("mon_detail", None), ("mon_plan", 
 
 
 def refresh() -> None:
-    """Take a new snapshot (listing calls only); errors are shown, the previous snapshot kept."""
+    """Take a new snapshot (listing calls only); a cleanup plan made on the old one is dropped.
+
+    On an error the page says so and shows no snapshot: an old one would claim what may no longer be true.
+    """
+    st.session_state["mon_plan"] = None
+    st.session_state["mon_detail"] = None
     try:
         st.session_state["mon_snapshot"] = monitor.collect(aws)
     except Exception as exc:
+        st.session_state["mon_snapshot"] = None
         ui.show_error(exc, ctx)
+
+
+def where_now() -> tuple[str, str, str]:
+    """(target, account, region) of the current settings: a cleanup plan is valid only where it was made."""
+    identity, _ = ui.identity_or_error(aws.target)
+    return aws.target.describe(), identity.account if identity else "?", aws.region
 
 
 # ---- controls (a change reruns the page; the snapshot is reused) ---------------------------------
@@ -52,7 +64,8 @@ every = REFRESH_CHOICES[every_col.selectbox("Every", list(REFRESH_CHOICES), inde
                                             disabled=not auto)]
 if button_col.button("Refresh now", key="mon_refresh", icon=":material/refresh:"):
     refresh()
-if st.session_state["mon_snapshot"] is None:
+# Read again whenever the page is opened: a snapshot from an earlier visit may no longer be true.
+if st.session_state["mon_snapshot"] is None or ui.page_just_opened():
     refresh()
 
 
@@ -176,7 +189,7 @@ if st.button("Dry run", key="mon_plan_run", disabled=scope == "student" and not 
         plan = monitor.delete_endpoints_plan(snapshot)
     else:
         plan = monitor.cleanup_plan(snapshot)
-    st.session_state["mon_plan"] = (scope, target_student, plan)
+    st.session_state["mon_plan"] = (scope, target_student, plan, where_now())
     st.session_state["mon_results"] = None
 
 planned = st.session_state["mon_plan"]
@@ -190,9 +203,22 @@ if planned is not None and planned[0] == scope and planned[1] == target_student:
             "will": [p.action if p.allowed else "leave" for p in plan], "kind": [p.kind for p in plan],
             "name": [p.name for p in plan], "student": [p.student for p in plan], "why": [p.why for p in plan],
         }), hide_index=True, width="stretch", key="mon_plan_table")
-        st.write(f"{len(allowed)} to {'stop' if scope == 'idle' else 'delete'}, {len(plan) - len(allowed)} left alone.")
-        confirm = st.checkbox(f"Yes, carry out these {len(allowed)} actions", key="mon_confirm")
-        if st.button("Clean up", key="mon_apply", type="primary", disabled=not confirm or not allowed):
+        made_on = planned[3]
+        st.write(f"{len(allowed)} to {'stop' if scope == 'idle' else 'delete'}, {len(plan) - len(allowed)} left alone, "
+                 f"in {ui.account_label(ctx)}, region {aws.region}.")
+        confirm = st.checkbox(f"Yes, carry out these {len(allowed)} actions in {ui.account_label(ctx)}",
+                              key="mon_confirm")
+        typed_ok = True
+        if scope == "class" and not aws.target.is_sandbox:
+            # The whole class on a real account: one checkbox is not enough.
+            typed = st.text_input("Type the account ID to confirm", key="mon_type_account")
+            typed_ok = typed.strip() == made_on[1]
+        if st.button("Clean up", key="mon_apply", type="primary", disabled=not (confirm and typed_ok and allowed)):
+            if where_now() != made_on:
+                st.session_state["mon_plan"] = None
+                st.error(f"This plan was made for {made_on[0]} (account {made_on[1]}, {made_on[2]}); the settings now "
+                         f"point at {ui.account_label(ctx)}, {aws.region}. Make a new dry run.")
+                st.stop()
             results = ui.run_with_status("Cleaning up", lambda progress: monitor.apply_cleanup(aws, plan, progress), ctx)
             st.session_state["mon_results"] = results
             st.session_state["mon_plan"] = None

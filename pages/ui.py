@@ -283,6 +283,11 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
                      icon=":material/close:")
 
 
+def page_just_opened() -> bool:
+    """True on the first run of a page after the student came to it from another page (set by dashboard.py)."""
+    return bool(st.session_state.pop("page_opened", False))
+
+
 def account_label(ctx: LabContext) -> str:
     """Which account an action touches, as a destructive button must say it."""
     identity, _ = identity_or_error(ctx.aws.target)

@@ -87,3 +87,40 @@ def test_an_aws_error_is_shown_not_raised(sandbox_settings, page_app):
         at = page_app(PAGE)
     assert not at.exception
     assert at.error
+
+
+def test_the_overview_is_read_again_when_the_page_is_opened(sandbox_settings):
+    """A student's new bucket appears after leaving the page and coming back, without 'Refresh now'."""
+    from streamlit.testing.v1 import AppTest
+
+    from backend.names import lab_tags, propose_svc, tag_list
+    from tests.pages.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    newcomer = propose_svc("late")
+    assert not any(newcomer in str(v) for d in at.dataframe for v in d.value.to_numpy().ravel())
+    s3 = Aws(Target.sandbox(endpoint_url=sandbox_settings.endpoint_url)).client("s3")
+    s3.create_bucket(Bucket=f"data-{newcomer}", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    s3.put_bucket_tagging(Bucket=f"data-{newcomer}", Tagging={"TagSet": tag_list(lab_tags(newcomer, 2))})
+    at.switch_page("pages/setup.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert newcomer in set(table(at, "stuck")["student"])
+
+
+def test_a_plan_made_for_one_target_is_refused_after_setup_switched(seeded, sandbox_settings, page_app, monkeypatch):
+    student = stage_students("ex2-done")[0]
+    at = page_app(PAGE)
+    at.radio(key="mon_scope").set_value("student")
+    at.selectbox(key="mon_cleanup_student").set_value(student).run()
+    at.button(key="mon_plan_run").click().run()
+    at.checkbox(key="mon_confirm").check().run()
+    from backend.identity import Identity
+
+    other = Identity("999999999999", "arn:aws:iam::999999999999:user/x", "AID", "x", None)
+    with mock.patch("pages.ui.identity_or_error", return_value=(other, None)):  # Setup now points elsewhere
+        at.button(key="mon_apply").click().run()
+    assert any("This plan was made for" in e.value and "Make a new dry run" in e.value for e in at.error)
+    left = monitor.collect(Aws(Target.sandbox(endpoint_url=sandbox_settings.endpoint_url))).of(student)
+    assert any(r.kind == "bucket" for r in left)  # nothing was deleted
