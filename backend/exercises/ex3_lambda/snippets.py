@@ -150,9 +150,6 @@ with zipfile.ZipFile(buffer, "w") as z:
         with open(os.path.join({CODE_FOLDER!r}, name), "rb") as f:
             z.writestr(info, f.read(), zipfile.ZIP_DEFLATED)
 
-# Made before the first run, the function's log group carries the lab's tags (Lambda would make it untagged).
-boto3.client("logs", region_name={ctx.region!r}).create_log_group(
-    logGroupName={names.lambda_log_group!r}, tags={_tags(ctx)!r})
 role = boto3.client("iam").get_role(RoleName={role_name(ctx)!r})["Role"]["Arn"]
 lam = boto3.client("lambda", region_name={ctx.region!r})
 layer = max(lam.list_layer_versions(LayerName={names.lambda_layer!r})["LayerVersions"],
@@ -165,6 +162,9 @@ lam.create_function(
     # Bucket names are configuration, not code: the handler reads them from its environment.
     Environment={{"Variables": {function_environment(ctx)!r}}},
     Description={f"Batch predictions for {ctx.svc}"!r}, Tags={_tags(ctx)!r})
+# Made before the first run, the function's log group carries the lab's tags (Lambda would make it untagged).
+boto3.client("logs", region_name={ctx.region!r}).create_log_group(
+    logGroupName={names.lambda_log_group!r}, tags={_tags(ctx)!r})
 lam.get_waiter("function_active_v2").wait(FunctionName={names.lambda_function!r})
 """
 
