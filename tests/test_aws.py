@@ -189,8 +189,11 @@ def test_concurrent_calls_share_one_refresh(learner_lab):
     write_credentials(learner_lab, NEW)
     errors: list[BaseException] = []
 
+    barrier = threading.Barrier(8)
+
     def call():
         try:
+            barrier.wait()
             sts.get_caller_identity()
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
@@ -202,7 +205,8 @@ def test_concurrent_calls_share_one_refresh(learner_lab):
         thread.join()
     assert errors == []
     assert aws._generation == 1  # one refresh brought the new keys; the others just retried
-    assert fake.seen.count(NEW[0]) == fake.seen.count(OLD[0])  # each refused attempt retried once
+    refused = fake.seen.count(OLD[0])  # the calls signed before the refresh (the others went out with NEW)
+    assert refused >= 1 and len(fake.seen) == len(threads) + refused  # each refused call retried once
 
 
 def test_sandbox_rereads_its_key_file(monkeypatch):
