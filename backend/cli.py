@@ -160,7 +160,7 @@ def _exercise(number: int):
 
 
 def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
-    from .lab import apply, plan
+    from .lab import apply, exclusive, plan
 
     exercise = _exercise(args.exercise)
     ctx = _ctx(args, exercise)
@@ -175,7 +175,8 @@ def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
                    "\n".join(f"[{i}/{len(planned)}] {p.action:>6}  {p.title}: {p.reason}"
                              for i, p in enumerate(planned, 1)) + "\nDry run: nothing was changed.")
         return 0
-    results = apply(ctx, steps, on_progress=out.progress)
+    with exclusive(ctx, exercise.number):
+        results = apply(ctx, steps, on_progress=out.progress)
     out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
                 "steps": [r.to_dict() for r in results]},
                f"Exercise {exercise.number} ({exercise.title}): {len(results)} step(s) done.")

@@ -13,12 +13,15 @@ observes once and judges; the class overview judges its own States with the very
 """
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Literal, TypeVar
+from typing import Any, Callable, Generic, Iterator, Literal, TypeVar
 
 from .aws import Aws, Target
 from .config import user_data_dir
+from .errors import LabError
 from .names import LabNames
 
 Progress = Callable[[str], None]
@@ -353,3 +356,28 @@ def progress(ctx: LabContext, exercise: Exercise) -> ExerciseProgress:
     else:
         status = "todo"
     return ExerciseProgress(exercise.number, status, passed, len(results))
+
+
+class AlreadyRunning(LabError):
+    """The same student's exercise is running elsewhere (another tab, the CLI)."""
+
+
+@contextmanager
+def exclusive(ctx: LabContext, number: int) -> Iterator[None]:
+    """Hold the student's lock for one exercise while its steps run: one run per student and exercise at a time.
+
+    Two tabs or a tab and the CLI pressing the same button would otherwise race to create the same
+    resource. The second is refused at once, with a sentence saying why, rather than waiting unseen.
+    """
+    locks = ctx.workdir / ".locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"exercise-{number}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"Exercise {number} is already running for {ctx.svc} (in another tab or the "
+                                 "command line): wait for it to finish, then run it again.", "AlreadyRunning") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

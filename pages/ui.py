@@ -15,7 +15,7 @@ from backend import s3
 from backend.aws import Aws, Target
 from backend.errors import LabError, explain
 from backend.identity import Identity, whoami
-from backend.lab import (CheckResult, Exercise, ExerciseProgress, StepResult, LabContext, Option, PlannedStep, Step, apply_teardown, plan,
+from backend.lab import (CheckResult, Exercise, ExerciseProgress, StepResult, exclusive, LabContext, Option, PlannedStep, Step, apply_teardown, plan,
                          progress, run_checks, teardown_plan)
 from backend.settings import LabSettings, SettingsDamaged, load_settings
 
@@ -237,8 +237,11 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
     with st.expander("What this button runs", expanded=False, key=f"{key}_code_expander"):
         st.code(step.code(ctx), language="python")
     if st.button(step.title, key=f"{key}_run", type="primary"):
-        result = run_with_status(step.title, lambda progress: step.run(ctx, progress), ctx,
-                                 failure_key=f"{key}_result")
+        def run(progress):
+            with exclusive(ctx, exercise.number):
+                return step.run(ctx, progress)
+
+        result = run_with_status(step.title, run, ctx, failure_key=f"{key}_result")
         if result is not None:
             st.session_state[f"{key}_result"] = result
         progress_changed()

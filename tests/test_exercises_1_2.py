@@ -164,3 +164,16 @@ def test_every_exercise_step_shows_valid_code_with_the_students_values(ctx, opti
             code = step.code(ctx)
             compile(code, step.id, "exec")
             assert "import " in code, (ex.number, step.id)  # a runnable snippet, not prose
+
+
+def test_one_run_per_student_and_exercise_at_a_time(ctx):
+    from backend.lab import AlreadyRunning, exclusive
+
+    with exclusive(ctx, 2):
+        with pytest.raises(AlreadyRunning, match="already running for anna-1a2b3c"):
+            with exclusive(ctx, 2):
+                pass
+        with exclusive(ctx, 3):  # another exercise may run meanwhile
+            pass
+    with exclusive(ctx, 2):  # released
+        pass
