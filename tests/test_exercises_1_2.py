@@ -43,7 +43,9 @@ def test_exercise_2_runs_then_checks_pass_and_a_second_run_changes_nothing(ctx):
 
 
 def test_exercise_2_checks_pass_when_the_student_runs_the_shown_code(ctx, monkeypatch):
-    # The snippets are plain boto3: run them as a student would (default session, env credentials).
+    # The snippets are plain boto3: run them as a student would (default session, env credentials),
+    # from the lab folder.
+    monkeypatch.chdir(ctx.workdir)
     for step in get_exercise(2).steps:
         exec(compile(step.code(ctx), f"<{step.id}>", "exec"), {})
     assert all(passed(ctx, 2).values())
