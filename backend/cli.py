@@ -13,6 +13,7 @@ from .cli_format import format_overview, format_plan, format_results
 from .config import COURSE_DIR, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from .errors import LabError, explain
 from .logconfig import setup_logging
+from .local_model import BadInput
 from .names import InvalidServiceName
 
 EXIT_OK, EXIT_CHECKS_FAILED, EXIT_USAGE, EXIT_AWS = 0, 1, 2, 3
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, out)
     except KeyboardInterrupt:
         return 130
-    except (UsageError, InvalidServiceName) as exc:
+    except (UsageError, InvalidServiceName, BadInput) as exc:  # what the command line said is wrong
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # the boundary: one line, never a traceback
