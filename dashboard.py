@@ -29,6 +29,7 @@ student = [
     exercise_page(5, "pages/ex5_sagemaker.py", "SageMaker endpoint", ":material/rocket_launch:", "sagemaker"),
     st.Page("pages/playground.py", title="Prediction playground", icon=":material/science:", url_path="playground"),
     st.Page("pages/s3_browser.py", title="S3 browser", icon=":material/folder_open:", url_path="s3-browser"),
+    st.Page("pages/guide.py", title="Lab guide", icon=":material/menu_book:", url_path="guide"),
 ]
 instructor = [
     st.Page("pages/instructor_overview.py", title="Class overview", icon=":material/groups:", url_path="class"),

@@ -373,6 +373,8 @@ def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None
     ctx = require_connection(exercise)
     st.caption(f"Service name **{ctx.svc}** · {ctx.aws.target.describe()}")
     st.markdown(exercise.intro)
+    page_link("pages/guide.py", "What this exercise teaches, and the handout's mistakes: the lab guide",
+              ":material/menu_book:")
     options_panel(exercise, ctx)
     ctx = lab_context(exercise)  # with the options as just chosen
     if before is not None:
