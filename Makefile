@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install install-test course sandbox bench clean
+.PHONY: run test install install-test course catalogs catalogs-update sandbox bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,21 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-course: install
+course: install catalogs
 	$(BIN)/python -m backend course build
+
+# The Italian (and any other) catalogs: locale/<lang>/LC_MESSAGES/mlops_lab.po compiled into build/locale.
+CATALOGS := $(patsubst locale/%.po,build/locale/%.mo,$(wildcard locale/*/LC_MESSAGES/mlops_lab.po))
+catalogs: $(CATALOGS)
+build/locale/%.mo: locale/%.po $(VENV)/.installed
+	mkdir -p $(dir $@)
+	$(BIN)/pybabel compile --domain mlops_lab --locale $(firstword $(subst /, ,$*)) --input-file $< --output-file $@
+
+# For developers after changing user-facing text: extract the marked strings and merge them into every .po.
+catalogs-update: install
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords "N_" --no-location --sort-output \
+		--project mlops-aws-lab --output-file locale/mlops_lab.pot .
+	$(BIN)/pybabel update --domain mlops_lab --input-file locale/mlops_lab.pot --output-dir locale --no-fuzzy-matching
 
 run: course
 	./scripts/run.sh

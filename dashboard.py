@@ -2,6 +2,8 @@
 import streamlit as st
 
 from backend.logconfig import DASHBOARD_LOG, setup_logging
+from backend import i18n
+from backend.i18n import _
 from pages import ui
 
 setup_logging(log_file=DASHBOARD_LOG)  # once per process: Streamlit re-runs this script on every click
@@ -9,6 +11,7 @@ setup_logging(log_file=DASHBOARD_LOG)  # once per process: Streamlit re-runs thi
 st.set_page_config(page_title="MLOps on AWS · lab", page_icon=":material/cloud:", layout="wide")
 
 current = ui.settings()
+i18n.set_language(ui.language())  # every string of this run is in this language
 progress = ui.lab_progress()  # from live checks, cached for seconds; {} when not connected
 
 
@@ -21,23 +24,24 @@ def exercise_page(number: int, path: str, title: str, icon: str, url_path: str) 
 
 
 student = [
-    st.Page("pages/setup.py", title="Setup", icon=":material/settings:", url_path="setup", default=True),
-    exercise_page(1, "pages/ex1_credentials.py", "Credentials", ":material/key:", "credentials"),
-    exercise_page(2, "pages/ex2_s3.py", "S3 with boto3", ":material/database:", "s3"),
-    exercise_page(3, "pages/ex3_lambda.py", "Lambda batch", ":material/bolt:", "lambda"),
-    exercise_page(4, "pages/ex4_ec2.py", "API on EC2", ":material/dns:", "ec2"),
-    exercise_page(5, "pages/ex5_sagemaker.py", "SageMaker endpoint", ":material/rocket_launch:", "sagemaker"),
-    st.Page("pages/playground.py", title="Prediction playground", icon=":material/science:", url_path="playground"),
-    st.Page("pages/s3_browser.py", title="S3 browser", icon=":material/folder_open:", url_path="s3-browser"),
-    st.Page("pages/guide.py", title="Lab guide", icon=":material/menu_book:", url_path="guide"),
+    st.Page("pages/setup.py", title=_("Setup"), icon=":material/settings:", url_path="setup", default=True),
+    exercise_page(1, "pages/ex1_credentials.py", _("Credentials"), ":material/key:", "credentials"),
+    exercise_page(2, "pages/ex2_s3.py", _("S3 with boto3"), ":material/database:", "s3"),
+    exercise_page(3, "pages/ex3_lambda.py", _("Lambda batch"), ":material/bolt:", "lambda"),
+    exercise_page(4, "pages/ex4_ec2.py", _("API on EC2"), ":material/dns:", "ec2"),
+    exercise_page(5, "pages/ex5_sagemaker.py", _("SageMaker endpoint"), ":material/rocket_launch:", "sagemaker"),
+    st.Page("pages/playground.py", title=_("Prediction playground"), icon=":material/science:", url_path="playground"),
+    st.Page("pages/s3_browser.py", title=_("S3 browser"), icon=":material/folder_open:", url_path="s3-browser"),
+    st.Page("pages/guide.py", title=_("Lab guide"), icon=":material/menu_book:", url_path="guide"),
 ]
 instructor = [
-    st.Page("pages/instructor_overview.py", title="Class overview", icon=":material/groups:", url_path="class"),
-    st.Page("pages/course_files.py", title="Course files", icon=":material/inventory_2:", url_path="course-files"),
+    st.Page("pages/instructor_overview.py", title=_("Class overview"), icon=":material/groups:", url_path="class"),
+    st.Page("pages/course_files.py", title=_("Course files"), icon=":material/inventory_2:", url_path="course-files"),
 ]
-page = st.navigation({"Student": student, "Instructor": instructor})
+page = st.navigation({_("Student"): student, _("Instructor"): instructor})
 
 with st.sidebar:
+    ui.language_switch()
     target = current.target()
     identity, error = ui.identity_or_error(target)
     st.caption(f"**{current.svc}** · {target.describe()}")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Generic, Iterator, Literal, TypeVar
 from .aws import Aws, Target
 from .config import user_data_dir
 from .errors import LabError
+from .i18n import _
 from .names import LabNames
 
 Progress = Callable[[str], None]
@@ -286,7 +287,7 @@ def plan(ctx: LabContext, exercise: Exercise, steps: list[Step] | tuple[Step, ..
             decision = step.plan(ctx, state)
         except NotYours as err:
             decision = Decision("refuse", err.message)
-        out.append(PlannedStep(step.id, step.title, decision.action, decision.reason, step.code(ctx)))
+        out.append(PlannedStep(step.id, _(step.title), decision.action, decision.reason, step.code(ctx)))
     return out
 
 
@@ -294,7 +295,7 @@ def apply(ctx: LabContext, steps: tuple[Step, ...] | list[Step], on_progress: Pr
     """Run steps in order, reporting each; stop at the first failure (the error goes up)."""
     results = []
     for i, step in enumerate(steps, 1):
-        on_progress(f"[{i}/{len(steps)}] {step.title}…")
+        on_progress(f"[{i}/{len(steps)}] {_(step.title)}…")
         result = step.run(ctx, on_progress)
         on_progress(f"[{i}/{len(steps)}] {result.summary}")
         results.append(result)

@@ -25,6 +25,7 @@ class LabSettings:
     profile: str | None = None
     endpoint_url: str | None = None  # None: $AWS_ENDPOINT_URL or the default sandbox address
     svc: str = ""
+    language: str | None = None  # "it" / "en" chosen in the sidebar; None: the browser's
 
     def target(self) -> Target:
         """Return the Target these settings describe."""

@@ -5,7 +5,7 @@ Pages stay thin: they call these with backend objects; no AWS logic lives here.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import pandas as pd
@@ -17,7 +17,9 @@ from backend.errors import LabError, explain
 from backend.identity import Identity, whoami
 from backend.lab import (CheckResult, Exercise, ExerciseProgress, StepResult, exclusive, LabContext, Option, PlannedStep, Step, apply_teardown, plan,
                          progress, run_checks, teardown_plan)
-from backend.settings import LabSettings, SettingsDamaged, load_settings
+from backend import i18n
+from backend.i18n import _
+from backend.settings import LabSettings, SettingsDamaged, load_settings, save_settings
 
 
 @st.cache_resource
@@ -89,6 +91,28 @@ def next_step_link(exercise: Exercise) -> None:
 
 EXERCISE_PAGES = {1: "pages/ex1_credentials.py", 2: "pages/ex2_s3.py", 3: "pages/ex3_lambda.py",
                   4: "pages/ex4_ec2.py", 5: "pages/ex5_sagemaker.py"}
+
+
+def language() -> str:
+    """The page's language: a `?lang=it` / `?lang=en` link, else the choice saved in the sidebar, else the browser's."""
+    return (i18n.normalize(st.query_params.get("lang")) or settings().language
+            or i18n.normalize(st.context.locale) or i18n.DEFAULT_LANGUAGE)
+
+
+def language_switch() -> None:
+    """The sidebar's language switch; a choice is saved with the other settings (it persists across restarts)."""
+    current = i18n.current()
+    chosen = st.sidebar.segmented_control(_("Language"), list(i18n.LANGUAGES), default=current,
+                                          format_func=i18n.LANGUAGES.get, key="lang_switch")
+    if chosen and chosen != current:
+        saved = settings()
+        if saved.svc:  # never save settings without a name (a damaged file is being repaired in Setup)
+            new = replace(saved, language=chosen)
+            save_settings(new)
+            st.session_state["lab_settings"] = new
+        if "lang" in st.query_params:
+            del st.query_params["lang"]  # the switch now decides
+        st.rerun()
 
 
 def option_key(exercise: Exercise, option: Option) -> str:
@@ -257,9 +281,10 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
 
 
 @st.cache_data(ttl=PROGRESS_SECONDS, show_spinner=False)
-def _checks(target: Target, svc: str, number: int, options: tuple) -> list[CheckResult]:
+def _checks(target: Target, svc: str, number: int, options: tuple, language: str) -> list[CheckResult]:
     from backend.exercises import get_exercise
 
+    i18n.set_language(language)  # the results' sentences are cached per language
     return run_checks(LabContext(aws_for(target), svc, dict(options)), get_exercise(number))
 
 
@@ -272,7 +297,8 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
         _checks.clear()
         progress_changed()
     try:
-        results = _checks(ctx.aws.target, ctx.svc, exercise.number, tuple(sorted(ctx.options.items())))
+        results = _checks(ctx.aws.target, ctx.svc, exercise.number, tuple(sorted(ctx.options.items())),
+                          i18n.current())
     except Exception as exc:
         show_error(exc, ctx)
         return
