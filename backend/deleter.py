@@ -14,8 +14,9 @@ from botocore.exceptions import ClientError
 from . import ec2, iam, lambda_, logs, s3, sagemaker
 from .aws import Aws
 from .errors import LabError, explain, is_not_found
+from .i18n import N_, _
 from .names import TAG_COURSE, TAG_EXERCISE, TAG_STUDENT, tags_from_text
-from .ownership import Seen
+from .ownership import Seen, kind_label
 
 Progress = Callable[[str], None]
 
@@ -26,6 +27,15 @@ KIND_ORDER = ["endpoint", "endpoint-config", "model", "instance", "security-grou
 ACTIONS = {"bucket": "empty and delete", "role": "detach policies and delete", "policy": "detach and delete",
            "instance": "terminate", "layer": "delete every version"}
 NO_STUDENT = "(no student tag)"
+# An action in words, for plans shown to users (the action itself is a code: "stop" stops, anything else deletes).
+ACTION_LABELS = {"empty and delete": N_("empty and delete"), "detach policies and delete": N_("detach policies and delete"),
+                 "detach and delete": N_("detach and delete"), "terminate": N_("terminate"),
+                 "delete every version": N_("delete every version"), "delete": N_("delete"), "stop": N_("stop")}
+
+
+def action_label(action: str) -> str:
+    """Return a deletion's action in the current language."""
+    return _(ACTION_LABELS[action]) if action in ACTION_LABELS else action
 
 
 @dataclass(frozen=True)
@@ -61,23 +71,26 @@ def deletion(seen: Seen, student: str, action: str | None = None) -> Deletion:
     action = action or ACTIONS.get(seen.kind, "delete")
     if not seen.tags_known:
         return Deletion(seen.kind, seen.name, seen.id, student, action,
-                        f"Named for {student}; IAM lists policies without tags, so its tags are checked "
-                        "right before deleting: deleted only if tagged for this student.")
+                        _("Named for {student}; IAM lists policies without tags, so its tags are checked "
+                          "right before deleting: deleted only if tagged for this student.").format(student=student))
     owner = seen.tags.get(TAG_STUDENT)
     if not seen.course_tagged and owner is None:
-        what = "its description carries no lab tags" if seen.kind == "layer" else "no lab:course tag"
-        return Deletion(seen.kind, seen.name, seen.id, student, action,
-                        f"Not tagged for the lab ({what}; made by hand?): listed, never deleted.", False)
+        why = (_("Not tagged for the lab (its description carries no lab tags; made by hand?): listed, never deleted.")
+               if seen.kind == "layer" else
+               _("Not tagged for the lab (no lab:course tag; made by hand?): listed, never deleted."))
+        return Deletion(seen.kind, seen.name, seen.id, student, action, why, False)
     if owner is None:
         return Deletion(seen.kind, seen.name, seen.id, student, action,
-                        "Tagged for the course but no lab:student tag: never deleted.", False)
+                        _("Tagged for the course but no lab:student tag: never deleted."), False)
     if owner != student:
         return Deletion(seen.kind, seen.name, seen.id, student, action,
-                        f"Tagged {TAG_STUDENT}={owner}, not {student}: never deleted.", False)
+                        _("Tagged {tag}={owner}, not {student}: never deleted.").format(
+                            tag=TAG_STUDENT, owner=owner, student=student), False)
     exercise = seen.tags.get(TAG_EXERCISE)
-    return Deletion(seen.kind, seen.name, seen.id, student, action,
-                    f"Tagged {TAG_COURSE[0]}={TAG_COURSE[1]}, {TAG_STUDENT}={student}"
-                    + (f", exercise {exercise}" if exercise else "") + ".")
+    tags = f"{TAG_COURSE[0]}={TAG_COURSE[1]}, {TAG_STUDENT}={student}"
+    why = (_("Tagged {tags}, exercise {exercise}.").format(tags=tags, exercise=exercise) if exercise
+           else _("Tagged {tags}.").format(tags=tags))
+    return Deletion(seen.kind, seen.name, seen.id, student, action, why)
 
 
 def ordered(plan: list[Deletion]) -> list[Deletion]:
@@ -131,7 +144,7 @@ def current_tags(aws: Aws, item: Deletion) -> dict[str, str] | None:
         return None if getter(aws, item.name) is None else sagemaker.get_tags(aws, item.id)
     if kind == "log-group":
         return _or_none(lambda: aws.client("logs").list_tags_for_resource(resourceArn=item.id).get("tags", {}))
-    raise LabError(f"The deleter does not know {kind}s.", "NotDeletable")
+    raise LabError(_("The deleter does not know this kind of resource: {kind}.").format(kind=kind), "NotDeletable")
 
 
 def _delete(aws: Aws, item: Deletion) -> bool:
@@ -155,7 +168,8 @@ def _delete(aws: Aws, item: Deletion) -> bool:
         "log-group": lambda: logs.delete_log_group(aws, item.name),
     }
     if kind not in deleters:
-        raise LabError(f"The deleter does not delete {kind}s.", "NotDeletable")
+        raise LabError(_("The deleter does not delete this kind of resource: {kind}.").format(kind=kind),
+                       "NotDeletable")
     return deleters[kind]()
 
 
@@ -170,7 +184,7 @@ def apply_deletions(aws: Aws, plan: list[Deletion], on_progress: Progress = lamb
     results: list[DeletionResult] = []
     terminated: list[str] = []
     for i, item in enumerate(plan, 1):
-        prefix = f"[{i}/{len(plan)}] {item.kind} {item.name}"
+        prefix = f"[{i}/{len(plan)}] {kind_label(item.kind)} {item.name}"
 
         def record(status: str, message: str) -> None:
             on_progress(f"{prefix}: {message}")
@@ -182,11 +196,11 @@ def apply_deletions(aws: Aws, plan: list[Deletion], on_progress: Progress = lamb
         try:
             tags = current_tags(aws, item)
             if tags is None:
-                record("gone", "already gone")
+                record("gone", _("already gone"))
                 continue
             if tags.get(TAG_COURSE[0]) != TAG_COURSE[1] or tags.get(TAG_STUDENT) != item.student:
-                record("skipped", f"its tags no longer say {TAG_COURSE[0]}={TAG_COURSE[1]}, "
-                                  f"{TAG_STUDENT}={item.student}: left alone")
+                record("skipped", _("its tags no longer say {tags}: left alone").format(
+                    tags=f"{TAG_COURSE[0]}={TAG_COURSE[1]}, {TAG_STUDENT}={item.student}"))
                 continue
             if item.kind in ("security-group", "key-pair") and terminated:
                 # A group stays in use until its instances are gone (on AWS, a minute or two).
@@ -198,8 +212,8 @@ def apply_deletions(aws: Aws, plan: list[Deletion], on_progress: Progress = lamb
                 terminated.append(item.id)
             if done and after_delete is not None:
                 after_delete(item)
-            verb = {"stop": "stopped", "terminate": "terminated"}.get(item.action, "deleted")
-            record("done" if done else "gone", verb if done else "already gone")
+            verb = {"stop": _("stopped"), "terminate": _("terminated")}.get(item.action) or _("deleted")
+            record("done" if done else "gone", verb if done else _("already gone"))
         except Exception as exc:  # one failure must not leave the rest running
             record("failed", explain(exc, aws.target.endpoint_url).message)
     return results

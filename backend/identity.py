@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .errors import error_code
+from .i18n import _
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,14 @@ def whoami(aws: Aws) -> Identity:
     caller = aws.client("sts").get_caller_identity()
     user_name, get_user_error = None, None
     if ":assumed-role/" in caller["Arn"]:
-        get_user_error = "These are role credentials (e.g. an AWS Academy learner lab): iam:GetUser applies to users only."
+        get_user_error = _("These are role credentials (e.g. an AWS Academy learner lab): iam:GetUser applies to "
+                           "users only.")
     else:
         try:
             user_name = aws.client("iam").get_user()["User"]["UserName"]
         except ClientError as err:
             if error_code(err) not in ("AccessDenied", "AccessDeniedException", "NoSuchEntity", "ValidationError"):
                 raise
-            get_user_error = f"iam:GetUser was refused ({error_code(err)}); sts:GetCallerIdentity is enough to prove the credentials work."
+            get_user_error = _("iam:GetUser was refused ({code}); sts:GetCallerIdentity is enough to prove the "
+                               "credentials work.").format(code=error_code(err))
     return Identity(caller["Account"], caller["Arn"], caller["UserId"], user_name, get_user_error)

@@ -48,7 +48,7 @@ class Unseen:
         return "UNSEEN"
 
     def __bool__(self) -> bool:
-        raise TypeError("UNSEEN has no truth value: test `is UNSEEN` first")
+        raise TypeError(_("UNSEEN has no truth value: test `is UNSEEN` first"))
 
 
 UNSEEN = Unseen()
@@ -85,10 +85,11 @@ class Option:
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(f"option {self.name}: {text!r} is not true/false")
+            raise ValueError(_("option {name}: {text} is not true/false").format(name=self.name, text=repr(text)))
         value: Any = int(text) if self.kind is int else text
         if self.choices and value not in self.choices:
-            raise ValueError(f"option {self.name}: {text!r} is not one of {', '.join(map(str, self.choices))}")
+            raise ValueError(_("option {name}: {text} is not one of {choices}").format(
+                name=self.name, text=repr(text), choices=", ".join(map(str, self.choices))))
         return value
 
 
@@ -129,7 +130,7 @@ class LabContext:
 
     def folder_note(self) -> str:
         """The first line of every snippet: where to run it."""
-        return f"# Run from your lab folder:  cd {self.workdir}"
+        return f"# {_('Run from your lab folder:')}  cd {self.workdir}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class CheckResult:
 
 def unseen(check_id: str, title: str) -> CheckResult:
     """The result of a check whose input the class snapshot cannot see."""
-    return CheckResult(check_id, title, None, "Not visible in the class listings: open the student's drill-down.")
+    return CheckResult(check_id, title, None, _("Not visible in the class listings: open the student's drill-down."))
 
 
 @dataclass(frozen=True)
@@ -244,15 +245,16 @@ class Exercise(Generic[State]):
         for step in self.steps:
             if step.id == step_id:
                 return step
-        raise KeyError(f"exercise {self.number} has no step {step_id!r}: steps are "
-                       f"{', '.join(s.id for s in self.steps)}")
+        raise KeyError(_("exercise {number} has no step {step}: steps are {steps}").format(
+            number=self.number, step=repr(step_id), steps=", ".join(s.id for s in self.steps)))
 
     def option(self, name: str) -> Option:
         for option in self.options:
             if option.name == name:
                 return option
-        known = ", ".join(o.name for o in self.options) or "none"
-        raise KeyError(f"exercise {self.number} has no option {name!r} (options: {known})")
+        known = ", ".join(o.name for o in self.options) or _("none")
+        raise KeyError(_("exercise {number} has no option {name} (options: {known})").format(
+            number=self.number, name=repr(name), known=known))
 
     def parse_options(self, pairs: list[str]) -> dict[str, Any]:
         """Return {name: value} from CLI 'NAME=VALUE' strings, or raise ValueError saying what is wrong."""
@@ -260,7 +262,7 @@ class Exercise(Generic[State]):
         for pair in pairs:
             name, sep, text = pair.partition("=")
             if not sep:
-                raise ValueError(f"--option {pair!r}: write NAME=VALUE")
+                raise ValueError(_("--option {pair}: write NAME=VALUE").format(pair=repr(pair)))
             try:
                 option = self.option(name.strip())
             except KeyError as err:
@@ -376,8 +378,9 @@ def exclusive(ctx: LabContext, number: int) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AlreadyRunning(f"Exercise {number} is already running for {ctx.svc} (in another tab or the "
-                                 "command line): wait for it to finish, then run it again.", "AlreadyRunning") from None
+            raise AlreadyRunning(_("Exercise {number} is already running for {svc} (in another tab or the "
+                                   "command line): wait for it to finish, then run it again.").format(
+                                       number=number, svc=ctx.svc), "AlreadyRunning") from None
         try:
             yield
         finally:

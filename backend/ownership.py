@@ -11,9 +11,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import LabError
+from .i18n import N_, _
 from .names import TAG_COURSE, TAG_STUDENT
 
 Claim = Literal["ours", "adopt"]
+
+# A resource kind in words, for sentences and tables (the kind itself is a code: it picks the deleter).
+KIND_LABELS = {
+    "bucket": N_("bucket"), "function": N_("function"), "layer": N_("layer"), "role": N_("role"),
+    "policy": N_("policy"), "log-group": N_("log group"), "instance": N_("instance"),
+    "security-group": N_("security group"), "key-pair": N_("key pair"), "endpoint": N_("endpoint"),
+    "endpoint-config": N_("endpoint configuration"), "model": N_("model"),
+}
+
+
+def kind_label(kind: str) -> str:
+    """Return a resource kind in the current language ("log-group" -> "log group" / "gruppo di log")."""
+    return _(KIND_LABELS[kind]) if kind in KIND_LABELS else kind
 
 
 @dataclass(frozen=True)
@@ -42,9 +56,10 @@ class NotYours(LabError):
 
     def __init__(self, seen: Seen, svc: str) -> None:
         super().__init__(
-            f"The {seen.kind} {seen.name} is tagged {TAG_STUDENT}={seen.owner}: it belongs to another student, so "
-            f"the lab will not adopt, change or delete it for {svc}. Choose another service name in Setup, or ask "
-            f"its owner to remove it.", "NotYours")
+            _("The {kind} {name} is tagged {tag}={owner}: it belongs to another student, so the lab will not "
+              "adopt, change or delete it for {svc}. Choose another service name in Setup, or ask its owner to "
+              "remove it.").format(kind=kind_label(seen.kind), name=seen.name, tag=TAG_STUDENT, owner=seen.owner, svc=svc),
+            "NotYours")
         self.seen = seen
 
 
@@ -60,4 +75,5 @@ def claim(svc: str, seen: Seen) -> Claim:
 
 def adopted_note(seen: Seen) -> str:
     """The sentence a step adds when it adopts an untagged resource."""
-    return f"{seen.kind} {seen.name} existed without the lab's tags (made by hand?): adopted and tagged."
+    return _("{kind} {name} existed without the lab's tags (made by hand?): adopted and tagged.").format(
+        kind=kind_label(seen.kind), name=seen.name)

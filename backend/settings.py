@@ -13,6 +13,7 @@ from typing import Literal
 from .aws import Target
 from .config import DEFAULT_REGION, user_data_dir
 from .errors import LabError
+from .i18n import _
 from .names import propose_svc, validate_svc
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class SettingsDamaged(LabError):
 def _read(path) -> LabSettings:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
+        raise ValueError(_("not a JSON object"))
     settings = LabSettings(**{k: v for k, v in data.items() if k in LabSettings.__dataclass_fields__})
     validate_svc(settings.svc)
     return settings
@@ -62,9 +63,9 @@ def _damaged(path, exc: Exception) -> SettingsDamaged:
     if not aside.exists():  # keep the first damaged copy: it is the one with the student's old name
         shutil.copy2(path, aside)
     log.warning("settings file %s is damaged (%s); a copy is kept as %s", path, exc, aside)
-    return SettingsDamaged(f"Your settings file {path} could not be read ({exc}). A copy is kept as {aside}. "
-                           "Open Setup, enter your service name (the one you used before, so your resources "
-                           "stay yours) and save.", "SettingsDamaged")
+    return SettingsDamaged(_("Your settings file {path} could not be read ({error}). A copy is kept as {copy}. "
+                             "Open Setup, enter your service name (the one you used before, so your resources "
+                             "stay yours) and save.").format(path=path, error=exc, copy=aside), "SettingsDamaged")
 
 
 def load_settings() -> LabSettings:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ... import s3
 from ...config import COURSE_BUCKET, COURSE_FILES
+from ...i18n import _
 from ...lab import LabContext
 from ...names import lab_tags, tag_list
 from .state import UPLOAD_KEY, course_dir
@@ -14,7 +15,7 @@ def region(ctx: LabContext) -> str:
 import boto3
 
 session = boto3.session.Session()
-print(session.region_name)   # -> {ctx.region!r} (from `aws configure`, AWS_REGION or the profile)
+print(session.region_name)   # -> {ctx.region!r} ({_("from `aws configure`, AWS_REGION or the profile")})
 """
 
 
@@ -40,7 +41,7 @@ def bucket(ctx: LabContext) -> str:
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-# Outside us-east-1 the region must be named again as LocationConstraint.
+# {_("Outside us-east-1 the region must be named again as LocationConstraint.")}
 s3.create_bucket({args})
 s3.get_waiter("bucket_exists").wait(Bucket={ctx.names.data_bucket!r})
 s3.put_bucket_tagging(Bucket={ctx.names.data_bucket!r}, Tagging={{"TagSet": {tag_list(lab_tags(ctx.svc, 2))!r}}})
