@@ -34,6 +34,7 @@ from botocore.config import Config
 
 from .config import DEFAULT_REGION, DEFAULT_SANDBOX_ENDPOINT, sandbox_credentials_path
 from .errors import LabError
+from .i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,12 @@ def _read_credentials(path: Path, mode: int) -> dict[str, str]:
         data = json.loads(path.read_text())
         keys = {k: str(data[k]) for k in ("aws_access_key_id", "aws_secret_access_key")}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LabError(f"The sandbox's key file {path} is damaged ({exc}): delete it and restart the sandbox; "
-                       "new keys are made on the next start.", "SandboxKeysDamaged") from exc
+        raise LabError(_("The sandbox's key file {path} is damaged ({error}): delete it and restart the sandbox; "
+                         "new keys are made on the next start.").format(path=path, error=exc),
+                       "SandboxKeysDamaged") from exc
     if not all(keys.values()):
-        raise LabError(f"The sandbox's key file {path} is damaged: delete it and restart the sandbox.",
-                       "SandboxKeysDamaged")
+        raise LabError(_("The sandbox's key file {path} is damaged: delete it and restart the sandbox.")
+                       .format(path=path), "SandboxKeysDamaged")
     return keys
 
 
@@ -139,7 +141,13 @@ class Target:
         return self.kind == "sandbox"
 
     def describe(self) -> str:
-        """Return a one-line description for headers and logs (never credentials)."""
+        """Return a one-line description for headers, in the current language (never credentials)."""
+        if self.is_sandbox:
+            return _("sandbox at {url} ({region})").format(url=self.endpoint_url, region=self.region)
+        return _("AWS profile {profile} ({region})").format(profile=self.profile or "default", region=self.region)
+
+    def identity(self) -> str:
+        """Return the same in any language: for keys and comparisons (a plan made here), and logs."""
         if self.is_sandbox:
             return f"sandbox at {self.endpoint_url} ({self.region})"
         return f"AWS profile {self.profile or 'default'} ({self.region})"
@@ -155,6 +163,7 @@ class Aws:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _refresh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _generation: int = field(default=0, repr=False)  # +1 each time a refresh brought other keys
+    _scope: str | None = field(default=None, repr=False)
 
     @property
     def session(self) -> boto3.Session:
@@ -207,18 +216,18 @@ class Aws:
         try:
             fresh = self._new_session().get_credentials()
         except Exception as exc:  # a damaged credentials file, a profile that vanished: keep the old error
-            log.warning("could not re-read the credentials for %s: %s", self.target.describe(), exc)
+            log.warning("could not re-read the credentials for %s: %s", self.target.identity(), exc)
             return False
         if fresh is None or current is None:
             return False
         keys = fresh.get_frozen_credentials()
         if keys == current.get_frozen_credentials():
-            log.info("re-read the credentials for %s: unchanged", self.target.describe())
+            log.info("re-read the credentials for %s: unchanged", self.target.identity())
             return False
         # Credentials' fields are public and read at each signature (get_frozen_credentials).
         current.access_key, current.secret_key, current.token = keys.access_key, keys.secret_key, keys.token
         self._generation += 1
-        log.info("re-read the credentials for %s (%s): new keys in use", self.target.describe(),
+        log.info("re-read the credentials for %s (%s): new keys in use", self.target.identity(),
                  getattr(fresh, "method", "?"))
         return True
 
@@ -252,6 +261,17 @@ class Aws:
     def account_id(self) -> str:
         """Return the account id of the current credentials (sts:GetCallerIdentity)."""
         return self.client("sts").get_caller_identity()["Account"]
+
+    def scope(self) -> str:
+        """Return "sandbox-<region>" or "<account>-<region>": what local files of one account are kept under.
+
+        A private key made in the sandbox must never overwrite (or be deleted as) the real account's.
+        The account is asked once per facade.
+        """
+        if self._scope is None:
+            who = "sandbox" if self.target.is_sandbox else self.account_id()
+            self._scope = f"{who}-{self.region}"
+        return self._scope
 
     def client_env(self) -> dict[str, str]:
         """Return environment variables that point a child process (aws CLI, a script) at this target."""

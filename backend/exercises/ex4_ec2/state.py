@@ -20,6 +20,7 @@ from ...artifacts import SAMPLE_RECORD
 from ...classview import StudentView
 from ...config import COURSE_BUCKET
 from ...errors import LabError
+from ...i18n import N_, _
 from ...lab import UNSEEN, LabContext, Option, Unseen
 from ...names import LabNames
 from ...ownership import Seen
@@ -51,9 +52,9 @@ def _fetch_public_ip() -> str:
             ip = resp.read().decode().strip()
         ipaddress.ip_address(ip)
     except (OSError, ValueError) as exc:
-        raise LabError(f"Could not find your public address ({CHECKIP_URL}: {exc}). Set it yourself: "
-                       "--option ssh_cidr=203.0.113.7/32 (your address, /32), or the SSH address field of the "
-                       "options.", "NoPublicIp") from exc
+        raise LabError(_("Could not find your public address ({url}: {error}). Set it yourself: "
+                         "--option ssh_cidr=203.0.113.7/32 (your address, /32), or the SSH address field of the "
+                         "options.").format(url=CHECKIP_URL, error=exc), "NoPublicIp") from exc
     _ip_cache["ip"] = (time.monotonic(), ip)
     return ip
 
@@ -65,15 +66,16 @@ def default_ssh_cidr(ctx: LabContext) -> str:
     return f"{_fetch_public_ip()}/32"
 
 
-INSTANCE_TYPE = Option("instance_type", "Instance type", DEFAULT_INSTANCE_TYPE,
-                       "The instance's size; it bills by the hour while it runs.", INSTANCE_TYPES)
-OPEN_TO_CLASS = Option("open_to_class", f"Open port {APP_PORT} to everyone", False,
-                       f"For a class calling your API: opens {APP_PORT} (only) to 0.0.0.0/0; SSH stays yours only.")
-RECREATE_KEY = Option("recreate_key", "Recreate the key pair", False,
-                      "If the private key file is lost: delete the key pair and create it again.")
-SSH_CIDR = Option("ssh_cidr", "Your address (CIDR) for SSH and the API", default_ssh_cidr,
-                  "The security group lets this address in. Default: your public address /32 on AWS "
-                  "(from checkip.amazonaws.com), 127.0.0.1/32 in the sandbox. Never 0.0.0.0/0.")
+INSTANCE_TYPE = Option("instance_type", N_("Instance type"), DEFAULT_INSTANCE_TYPE,
+                       N_("The instance's size; it bills by the hour while it runs."), INSTANCE_TYPES)
+# Labels are catalog entries: the port is written out (steps.py checks APP_PORT is still 8000).
+OPEN_TO_CLASS = Option("open_to_class", N_("Open port 8000 to everyone"), False,
+                       N_("For a class calling your API: opens 8000 (only) to 0.0.0.0/0; SSH stays yours only."))
+RECREATE_KEY = Option("recreate_key", N_("Recreate the key pair"), False,
+                      N_("If the private key file is lost: delete the key pair and create it again."))
+SSH_CIDR = Option("ssh_cidr", N_("Your address (CIDR) for SSH and the API"), default_ssh_cidr,
+                  N_("The security group lets this address in. Default: your public address /32 on AWS "
+                     "(from checkip.amazonaws.com), 127.0.0.1/32 in the sandbox. Never 0.0.0.0/0."))
 OPTIONS = (INSTANCE_TYPE, OPEN_TO_CLASS, RECREATE_KEY, SSH_CIDR)
 
 
@@ -83,11 +85,12 @@ def ssh_cidr(ctx: LabContext) -> str:
     try:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise LabError(f"Option ssh_cidr: {value!r} is not an address or CIDR: write your address like "
-                       "203.0.113.7/32.", "BadCidr") from None
+        raise LabError(_("Option ssh_cidr: {value} is not an address or CIDR: write your address like "
+                         "203.0.113.7/32.").format(value=repr(value)), "BadCidr") from None
     if network.prefixlen == 0:
-        raise LabError(f"Option ssh_cidr: {value} would open SSH to the whole internet, which bots scan within "
-                       "minutes. Use your own address /32 (e.g. 203.0.113.7/32).", "SshOpenToWorld")
+        raise LabError(_("Option ssh_cidr: {value} would open SSH to the whole internet, which bots scan within "
+                         "minutes. Use your own address /32 (e.g. 203.0.113.7/32).").format(value=value),
+                       "SshOpenToWorld")
     return str(network)
 
 
@@ -108,8 +111,9 @@ def group_description(ctx: LabContext) -> str:
 
 
 def key_file(ctx: LabContext) -> Path:
-    """Return where the private key of the lab's key pair is kept (mode 0400)."""
-    return ctx.workdir / f"{ctx.names.key_pair}.pem"
+    """Return where the private key of the lab's key pair is kept (mode 0400): one folder per target,
+    account and region, so the sandbox's key never overwrites (or is deleted as) the real account's."""
+    return ctx.workdir / "keys" / ctx.aws.scope() / f"{ctx.names.key_pair}.pem"
 
 
 # ---- the State --------------------------------------------------------------------------------
