@@ -24,9 +24,10 @@ def extracted_messages() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "N_": None}):
-        for msgid in (message if isinstance(message, tuple) else (message,)):
-            if msgid:
-                found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+        # ngettext gives (singular, plural, …): the catalog keys it by the singular
+        msgid = tuple(m for m in message if m)[:2] if isinstance(message, tuple) else message
+        if msgid:
+            found.setdefault(msgid, []).append(f"{filename}:{lineno}")
     return found
 
 
@@ -47,7 +48,7 @@ def test_the_italian_catalog_has_every_message_translated_and_none_fuzzy():
     messages = extracted_messages()
     missing, empty, fuzzy = [], [], []
     for msgid, where in messages.items():
-        entry = catalog.get(msgid)
+        entry = catalog.get(msgid[0] if isinstance(msgid, tuple) else msgid)
         if entry is None:
             missing.append(f"{where[0]}: {msgid[:80]!r}")
         elif entry.fuzzy:
