@@ -8,10 +8,10 @@ from pages import ui
 
 setup_logging(log_file=DASHBOARD_LOG)  # once per process: Streamlit re-runs this script on every click
 
-st.set_page_config(page_title="MLOps on AWS · lab", page_icon=":material/cloud:", layout="wide")
-
 current = ui.settings()
-i18n.set_language(ui.language())  # every string of this run is in this language
+i18n.set_language(ui.language())  # every string of this run is in this language (the tab's title too)
+
+st.set_page_config(page_title=_("MLOps on AWS · lab"), page_icon=":material/cloud:", layout="wide")
 progress = ui.lab_progress()  # from live checks, cached for seconds; {} when not connected
 
 
@@ -46,7 +46,8 @@ with st.sidebar:
     identity, error = ui.identity_or_error(target)
     st.caption(f"**{current.svc}** · {target.describe()}")
     if error is not None:
-        st.caption(f":red[{error.message}]")
+        red = f":red[{error.message}]"  # markup around a sentence already in the page's language
+        st.caption(red)
 
 # Which page this run shows, and whether it was just opened (pages that show a snapshot read it again then).
 st.session_state["page_opened"] = st.session_state.get("current_page") != page.url_path

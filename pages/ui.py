@@ -18,8 +18,20 @@ from backend.identity import Identity, whoami
 from backend.lab import (CheckResult, Exercise, ExerciseProgress, StepResult, exclusive, LabContext, Option, PlannedStep, Step, apply_teardown, plan,
                          progress, run_checks, teardown_plan)
 from backend import i18n
-from backend.i18n import _
+from backend.i18n import N_, _, ngettext
 from backend.settings import LabSettings, SettingsDamaged, load_settings, save_settings
+
+SETUP_PAGE = "pages/setup.py"
+GUIDE_PAGE = "pages/guide.py"
+PLAYGROUND_PAGE = "pages/playground.py"
+
+
+def tr(text: str) -> str:
+    """A constant marked with N_() (a step's title, an option's help), in the page's language.
+
+    An empty text stays empty: gettext("") would return the catalog's header.
+    """
+    return _(text) if text else text
 
 
 @st.cache_resource
@@ -80,12 +92,14 @@ def next_step_link(exercise: Exercise) -> None:
     nxt = exercise.number + 1
     status = lab_progress().get(exercise.number)
     if status is not None and status.status != "done":
-        st.info(f"{status.passed} of {status.total} checks of this exercise pass: finish the steps above, "
-                "then check your progress.", icon=":material/flag:")
+        st.info(_("{passed} of {total} checks of this exercise pass: finish the steps above, "
+                  "then check your progress.").format(passed=status.passed, total=status.total),
+                icon=":material/flag:")
     if nxt in EXERCISES:
-        page_link(EXERCISE_PAGES[nxt], f"Next: exercise {nxt} · {EXERCISES[nxt].title}", ":material/arrow_forward:")
+        page_link(EXERCISE_PAGES[nxt], _("Next: exercise {number} · {title}").format(
+            number=nxt, title=tr(EXERCISES[nxt].title)), ":material/arrow_forward:")
     else:
-        page_link("pages/playground.py", "Next: compare every deployment in the prediction playground",
+        page_link(PLAYGROUND_PAGE, _("Next: compare every deployment in the prediction playground"),
                   ":material/arrow_forward:")
 
 
@@ -106,10 +120,10 @@ def language_switch() -> None:
                                           format_func=i18n.LANGUAGES.get, key="lang_switch")
     if chosen and chosen != current:
         saved = settings()
-        if saved.svc:  # never save settings without a name (a damaged file is being repaired in Setup)
-            new = replace(saved, language=chosen)
+        new = replace(saved, language=chosen)
+        st.session_state["lab_settings"] = new  # this session speaks it now
+        if saved.svc:  # never save settings without a name: Setup saves the choice with the name
             save_settings(new)
-            st.session_state["lab_settings"] = new
         if "lang" in st.query_params:
             del st.query_params["lang"]  # the switch now decides
         st.rerun()
@@ -133,22 +147,23 @@ def options_panel(exercise: Exercise, ctx: LabContext, expanded: bool = False) -
     """The exercise's declared options as widgets (the CLI takes the same ones as --option NAME=VALUE)."""
     if not exercise.options:
         return
-    with st.expander("Options", expanded=expanded, key=f"ex{exercise.number}_options_expander"):
+    with st.expander(_("Options"), expanded=expanded, key=f"ex{exercise.number}_options_expander"):
         for option in exercise.options:
             key = option_key(exercise, option)
+            label, help_text = tr(option.label), tr(option.help) or None
             if option.kind is bool:
-                st.checkbox(option.label, value=bool(option.get(ctx)), help=option.help or None, key=key)
+                st.checkbox(label, value=bool(option.get(ctx)), help=help_text, key=key)
             elif option.choices:
                 current = option.get(ctx)
-                st.selectbox(option.label, option.choices, index=option.choices.index(current)
-                             if current in option.choices else 0, help=option.help or None, key=key)
+                st.selectbox(label, option.choices, index=option.choices.index(current)
+                             if current in option.choices else 0, help=help_text, key=key)
             else:
                 try:
                     default = str(option.get(ctx))
                 except Exception as exc:  # e.g. the public address could not be found: the student types it
                     default = ""
                     st.caption(explain(exc, ctx.aws.target.endpoint_url).message)
-                st.text_input(option.label, value=default, help=option.help or None, key=key)
+                st.text_input(label, value=default, help=help_text, key=key)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -168,14 +183,14 @@ def require_connection(exercise: Exercise | None = None) -> LabContext:
     """Return the lab context, or explain what is wrong and stop the page."""
     current = settings()
     if not current.svc:
-        st.error(st.session_state.get("lab_settings_problem") or "No service name yet: choose one in Setup.")
-        page_link("pages/setup.py", "Open Setup", ":material/settings:")
+        st.error(st.session_state.get("lab_settings_problem") or _("No service name yet: choose one in Setup."))
+        page_link(SETUP_PAGE, _("Open Setup"), ":material/settings:")
         st.stop()
     ctx = lab_context(exercise)
-    _, error = identity_or_error(ctx.aws.target)
+    _identity_found, error = identity_or_error(ctx.aws.target)
     if error is not None:
         st.error(error.message)
-        page_link("pages/setup.py", "Open Setup", ":material/settings:")
+        page_link(SETUP_PAGE, _("Open Setup"), ":material/settings:")
         st.stop()
     return ctx
 
@@ -205,7 +220,8 @@ class StepFailure:
     lines: tuple[str, ...]  # the progress it had written
 
     def show(self) -> None:
-        st.error(f"**{self.label} — failed.** {self.message}", icon=":material/error:")
+        st.error(_("**{label} — failed.** {message}").format(label=self.label, message=self.message),
+                 icon=":material/error:")
         if self.lines:
             st.code("\n".join(self.lines), language="text")
 
@@ -226,19 +242,20 @@ def run_with_status(label: str, action: Callable[[Callable[[str], None]], object
         try:
             result = action(write)
         except Exception as exc:
-            status.update(label=f"{label} — failed", state="error", expanded=True)
+            status.update(label=_("{label} — failed").format(label=label), state="error", expanded=True)
             endpoint = ctx.aws.target.endpoint_url if ctx else None
             message = explain(exc, endpoint).message
             st.error(message)
             if failure_key:
                 st.session_state[failure_key] = StepFailure(label, message, tuple(lines))
             return None
-        status.update(label=f"{label} — done", state="complete")
+        status.update(label=_("{label} — done").format(label=label), state="complete")
     return result
 
 
-PLAN_WORDS = {"create": ("Will create", ":material/add_circle:"), "update": ("Will update", ":material/sync:"),
-              "none": ("Nothing to do", ":material/check_circle:"), "refuse": ("Will refuse", ":material/block:")}
+PLAN_WORDS = {"create": (N_("Will create"), ":material/add_circle:"), "update": (N_("Will update"), ":material/sync:"),
+              "none": (N_("Nothing to do"), ":material/check_circle:"),
+              "refuse": (N_("Will refuse"), ":material/block:")}
 
 
 def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, planned: PlannedStep | None = None) -> None:
@@ -248,24 +265,26 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
     create again (its resource is gone), the old success is dropped.
     """
     key = f"ex{exercise.number}_{step.id}"
-    st.subheader(f"Step {index} · {step.title}")
-    st.markdown(step.explain)
+    title = tr(step.title)
+    st.subheader(_("Step {index} · {title}").format(index=index, title=title))
+    st.markdown(tr(step.explain))
     if planned is not None:
         word, icon = PLAN_WORDS[planned.action]
+        word = _(word)
         if planned.action == "refuse":
             st.error(f"{word}: {planned.reason}", icon=icon)
         else:
             st.caption(f"{icon} **{word}:** {planned.reason}")
         if planned.action == "create" and isinstance(st.session_state.get(f"{key}_result"), StepResult):
             st.session_state.pop(f"{key}_result")
-    with st.expander("What this button runs", expanded=False, key=f"{key}_code_expander"):
+    with st.expander(_("What this button runs"), expanded=False, key=f"{key}_code_expander"):
         st.code(step.code(ctx), language="python")
-    if st.button(step.title, key=f"{key}_run", type="primary"):
+    if st.button(title, key=f"{key}_run", type="primary"):
         def run(progress):
             with exclusive(ctx, exercise.number):
                 return step.run(ctx, progress)
 
-        result = run_with_status(step.title, run, ctx, failure_key=f"{key}_result")
+        result = run_with_status(title, run, ctx, failure_key=f"{key}_result")
         if result is not None:
             st.session_state[f"{key}_result"] = result
         progress_changed()
@@ -276,7 +295,7 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
     elif result is not None:
         (st.success if result.changed else st.info)(result.summary, icon=":material/check_circle:")
         if result.details:
-            with st.expander("Details", expanded=False, key=f"{key}_details_expander"):
+            with st.expander(_("Details"), expanded=False, key=f"{key}_details_expander"):
                 st.json(result.details)
 
 
@@ -291,9 +310,9 @@ def _checks(target: Target, svc: str, number: int, options: tuple, language: str
 def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
     """'Check my progress': the exercise's checks on the account as it is now (read again every few seconds)."""
     key = f"ex{exercise.number}_checks"
-    st.subheader("Check my progress")
-    st.caption("The checks read your account as it is now: they pass however you did the work.")
-    if st.button("Check again", key=f"{key}_run"):
+    st.subheader(_("Check my progress"))
+    st.caption(_("The checks read your account as it is now: they pass however you did the work."))
+    if st.button(_("Check again"), key=f"{key}_run"):
         _checks.clear()
         progress_changed()
     try:
@@ -303,13 +322,15 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
         show_error(exc, ctx)
         return
     passed = sum(bool(r.passed) for r in results)
-    st.progress(passed / len(results), text=f"{passed} of {len(results)} checks pass")
+    st.progress(passed / len(results), text=_("{passed} of {total} checks pass").format(passed=passed,
+                                                                                         total=len(results)))
     for r in results:
+        line = f"**{tr(r.title)}** — {r.observed}"
         if r.passed:
-            st.success(f"**{r.title}** — {r.observed}", icon=":material/check:")
+            st.success(line, icon=":material/check:")
         else:
-            st.error(f"**{r.title}** — {r.observed}" + (f"\n\nHint: {r.hint}" if r.hint else ""),
-                     icon=":material/close:")
+            hint = "\n\n" + _("Hint: {hint}").format(hint=r.hint) if r.hint else ""
+            st.error(line + hint, icon=":material/close:")
 
 
 def page_just_opened() -> bool:
@@ -319,9 +340,9 @@ def page_just_opened() -> bool:
 
 def account_label(ctx: LabContext) -> str:
     """Which account an action touches, as a destructive button must say it."""
-    identity, _ = identity_or_error(ctx.aws.target)
+    identity, _error = identity_or_error(ctx.aws.target)
     where = ctx.aws.target.describe()
-    return f"account {identity.account} ({where})" if identity else where
+    return _("account {account} ({where})").format(account=identity.account, where=where) if identity else where
 
 
 def confirmed_button(label: str, what: str, ctx: LabContext, key: str, disabled: bool = False,
@@ -332,12 +353,13 @@ def confirmed_button(label: str, what: str, ctx: LabContext, key: str, disabled:
         st.session_state[f"{key}_asking"] = True
     if not st.session_state.get(f"{key}_asking") or disabled:
         return False
-    st.warning(f"{what} — from {account_label(ctx)}. This cannot be undone.", icon=":material/warning:")
+    st.warning(_("{what} — from {account}. This cannot be undone.").format(what=what, account=account_label(ctx)),
+               icon=":material/warning:")
     yes, no = st.columns(2)
-    if yes.button(f"Yes, {label.lower()}", key=f"{key}_yes", type="primary"):
+    if yes.button(_("Yes, {action}").format(action=label.lower()), key=f"{key}_yes", type="primary"):
         st.session_state.pop(f"{key}_asking", None)
         return True
-    if no.button("Cancel", key=f"{key}_no"):
+    if no.button(_("Cancel"), key=f"{key}_no"):
         st.session_state.pop(f"{key}_asking", None)
         st.rerun()
     return False
@@ -345,10 +367,11 @@ def confirmed_button(label: str, what: str, ctx: LabContext, key: str, disabled:
 
 def deletion_table(plan: list) -> pd.DataFrame:
     """A teardown or cleanup plan as a table: what, whose, what will be done, why."""
-    return pd.DataFrame({"": ["delete" if d.allowed else "keep" for d in plan],
-                         "kind": [d.kind for d in plan], "name": [d.name for d in plan],
-                         "action": [d.action if d.allowed else "left alone" for d in plan],
-                         "why": [d.why for d in plan]})
+    # Kinds and names are AWS's; the words around them follow the page's language.
+    return pd.DataFrame({"": [_("delete") if d.allowed else _("keep") for d in plan],
+                         _("kind"): [d.kind for d in plan], _("name"): [d.name for d in plan],
+                         _("action"): [tr(d.action) if d.allowed else _("left alone") for d in plan],
+                         _("why"): [d.why for d in plan]})
 
 
 def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
@@ -356,13 +379,14 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
     if exercise.teardown is None:
         return
     key = f"ex{exercise.number}_teardown"
-    with st.expander("Clean up this exercise", expanded=False, key=f"{key}_expander"):
+    with st.expander(_("Clean up this exercise"), expanded=False, key=f"{key}_expander"):
         report = st.session_state.pop(f"{key}_report", None)
         if report:
             failed = [r for r in report if r.status == "failed"]
             (st.error if failed else st.success)(
-                f"Clean-up: {sum(r.status == 'done' for r in report)} deleted, "
-                f"{sum(r.status == 'skipped' for r in report)} left alone, {len(failed)} failed.")
+                _("Clean-up: {deleted} deleted, {skipped} left alone, {failed} failed.").format(
+                    deleted=sum(r.status == "done" for r in report), skipped=sum(r.status == "skipped" for r in report),
+                    failed=len(failed)))
             for r in failed:
                 st.error(f"{r.kind} {r.name}: {r.message}")
         try:
@@ -371,17 +395,19 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
             show_error(exc, ctx)
             return
         if not deletions:
-            st.info("Nothing of this exercise exists for your service name.")
+            st.info(_("Nothing of this exercise exists for your service name."))
             return
         allowed = [d for d in deletions if d.allowed]
-        st.write(f"Only resources tagged for **{ctx.svc}** are deleted; their tags are read again right before "
-                 "each deletion. Your local downloads stay.")
+        st.write(_("Only resources tagged for **{svc}** are deleted; their tags are read again right before "
+                   "each deletion. Your local downloads stay.").format(svc=ctx.svc))
         st.dataframe(deletion_table(deletions), hide_index=True, width="stretch")
-        confirm = st.checkbox(f"Yes, delete these {len(allowed)} resource(s) from {account_label(ctx)}",
+        confirm = st.checkbox(ngettext("Yes, delete this {n} resource from {account}",
+                                       "Yes, delete these {n} resources from {account}",
+                                       len(allowed)).format(n=len(allowed), account=account_label(ctx)),
                               key=f"{key}_confirm", disabled=not allowed)
-        if st.button("Delete", key=f"{key}_run", disabled=not (confirm and allowed), type="primary"):
+        if st.button(_("Delete"), key=f"{key}_run", disabled=not (confirm and allowed), type="primary"):
             results = run_with_status(
-                "Cleaning up", lambda progress: apply_teardown(ctx, exercise, deletions, progress), ctx)
+                _("Cleaning up"), lambda progress: apply_teardown(ctx, exercise, deletions, progress), ctx)
             st.session_state.pop(f"{key}_confirm", None)
             _checks.clear()
             progress_changed()
@@ -395,11 +421,11 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
 def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None,
                   before: Callable[[LabContext], None] | None = None) -> None:
     """The standard exercise page: intro, options, (before), every step with its plan, extra content, checks, cleanup."""
-    st.title(f"Exercise {exercise.number} · {exercise.title}")
+    st.title(_("Exercise {number} · {title}").format(number=exercise.number, title=tr(exercise.title)))
     ctx = require_connection(exercise)
-    st.caption(f"Service name **{ctx.svc}** · {ctx.aws.target.describe()}")
-    st.markdown(exercise.intro)
-    page_link("pages/guide.py", "What this exercise teaches, and the handout's mistakes: the lab guide",
+    st.caption(_("Service name **{svc}** · {target}").format(svc=ctx.svc, target=ctx.aws.target.describe()))
+    st.markdown(tr(exercise.intro))
+    page_link(GUIDE_PAGE, _("What this exercise teaches, and the handout's mistakes: the lab guide"),
               ":material/menu_book:")
     options_panel(exercise, ctx)
     ctx = lab_context(exercise)  # with the options as just chosen
@@ -457,24 +483,24 @@ def s3_browser(ctx: LabContext, key: str, buckets: list[str] | None = None) -> N
         show_error(exc, ctx)
         return
     if not names:
-        st.info("No buckets yet.")
+        st.info(_("No buckets yet."))
         return
-    bucket = st.selectbox("Bucket", names, key=f"{key}_bucket")
+    bucket = st.selectbox(_("Bucket"), names, key=f"{key}_bucket")
     try:
         objects = s3.list_objects(ctx.aws, bucket) if s3.bucket_exists(ctx.aws, bucket) else None
     except Exception as exc:
         show_error(exc, ctx)
         return
     if objects is None:
-        st.info(f"Bucket {bucket} does not exist yet.")
+        st.info(_("Bucket {bucket} does not exist yet.").format(bucket=bucket))
         return
     if not objects:
-        st.info(f"Bucket {bucket} is empty.")
+        st.info(_("Bucket {bucket} is empty.").format(bucket=bucket))
         return
-    table = pd.DataFrame({"key": [o.key for o in objects], "size (bytes)": [o.size for o in objects],
-                          "last modified": [o.last_modified for o in objects]})
+    table = pd.DataFrame({_("key"): [o.key for o in objects], _("size (bytes)"): [o.size for o in objects],
+                          _("last modified"): [o.last_modified for o in objects]})
     st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_objects")
-    chosen = st.selectbox("Object", [o.key for o in objects], key=f"{key}_object")
+    chosen = st.selectbox(_("Object"), [o.key for o in objects], key=f"{key}_object")
     size = next(o.size for o in objects if o.key == chosen)
     try:
         head = s3.read_object(ctx.aws, bucket, chosen, max_bytes=min(size, PREVIEW_BYTES)) if size else b""
@@ -484,11 +510,11 @@ def s3_browser(ctx: LabContext, key: str, buckets: list[str] | None = None) -> N
     if chosen.lower().endswith(".csv"):
         _csv_preview(head, truncated=size > PREVIEW_BYTES)
     if size <= 50 * 1024 * 1024:
-        if st.button("Prepare download", key=f"{key}_prepare"):
+        if st.button(_("Prepare download"), key=f"{key}_prepare"):
             st.session_state[f"{key}_data"] = (chosen, s3.read_object(ctx.aws, bucket, chosen))
         prepared = st.session_state.get(f"{key}_data")
         if prepared and prepared[0] == chosen:
-            st.download_button(f"Download {chosen}", prepared[1], file_name=chosen.rsplit("/", 1)[-1],
+            st.download_button(_("Download {name}").format(name=chosen), prepared[1], file_name=chosen.rsplit("/", 1)[-1],
                                key=f"{key}_download")
 
 
@@ -499,7 +525,10 @@ def _csv_preview(head: bytes, truncated: bool) -> None:
     try:
         frame = pd.read_csv(io.StringIO(text), nrows=200, dtype=str, keep_default_na=False)
     except Exception as exc:  # a broken CSV is worth showing as such
-        st.warning(f"Not readable as CSV: {exc}")
+        st.warning(_("Not readable as CSV: {error}").format(error=exc))
         return
-    st.caption(f"Preview: first {len(frame)} rows" + (" (file truncated for preview)" if truncated else ""))
+    caption = ngettext("Preview: first {n} row", "Preview: first {n} rows", len(frame)).format(n=len(frame))
+    if truncated:
+        caption = _("{preview} (file truncated for preview)").format(preview=caption)
+    st.caption(caption)
     st.dataframe(frame, hide_index=True, width="stretch")
