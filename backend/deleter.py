@@ -28,7 +28,8 @@ ACTIONS = {"bucket": "empty and delete", "role": "detach policies and delete", "
            "instance": "terminate", "layer": "delete every version"}
 NO_STUDENT = "(no student tag)"
 # An action in words, for plans shown to users (the action itself is a code: "stop" stops, anything else deletes).
-ACTION_LABELS = {"empty and delete": N_("empty and delete"), "detach policies and delete": N_("detach policies and delete"),
+ACTION_LABELS = {"empty and delete": N_("empty and delete"),
+                 "detach policies and delete": N_("detach policies and delete"),
                  "detach and delete": N_("detach and delete"), "terminate": N_("terminate"),
                  "delete every version": N_("delete every version"), "delete": N_("delete"), "stop": N_("stop")}
 

@@ -58,7 +58,8 @@ class NotYours(LabError):
         super().__init__(
             _("The {kind} {name} is tagged {tag}={owner}: it belongs to another student, so the lab will not "
               "adopt, change or delete it for {svc}. Choose another service name in Setup, or ask its owner to "
-              "remove it.").format(kind=kind_label(seen.kind), name=seen.name, tag=TAG_STUDENT, owner=seen.owner, svc=svc),
+              "remove it.").format(kind=kind_label(seen.kind), name=seen.name, tag=TAG_STUDENT, owner=seen.owner,
+                                   svc=svc),
             "NotYours")
         self.seen = seen
 

@@ -25,7 +25,8 @@ def plan_download(ctx: LabContext, state: State) -> Decision:
     if state.downloads_missing:
         return create(_("Download {files} to {folder}.").format(
             files=", ".join(state.downloads_missing), folder=course_dir(ctx)))
-    return nothing(_("All {n} course files are already in {folder}.").format(n=len(COURSE_FILES), folder=course_dir(ctx)))
+    return nothing(_("All {n} course files are already in {folder}.").format(
+        n=len(COURSE_FILES), folder=course_dir(ctx)))
 
 
 def run_download(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ... import lambda_, s3
 from ...errors import LabError
+from ...i18n import _, number
 from ...lab import LabContext, Progress, no_progress
 from .deploy import TIMESTAMP
 from .state import error_report_key, output_matches
@@ -36,10 +37,12 @@ def wait_for_output(ctx: LabContext, input_key: str, since: datetime, on_progres
             if output_matches(obj.key, input_key, timestamped):
                 return {"status": "ok", "key": obj.key}
         if time.monotonic() >= deadline:
-            raise LabError(f"No output for {input_key} in {bucket} after {timeout:.0f} s: see the function's log "
-                           "below (is the trigger on the input bucket?).", "NoOutput")
+            raise LabError(_("No output for {key} in {bucket} after {seconds} s: see the function's log "
+                             "below (is the trigger on the input bucket?).").format(
+                                 key=input_key, bucket=bucket, seconds=number(timeout, 0)), "NoOutput")
         if waited % 5 == 0:
-            on_progress(f"Waiting for the function to write to {bucket}… ({waited} s)")
+            on_progress(_("Waiting for the function to write to {bucket}… ({seconds} s)").format(
+                bucket=bucket, seconds=number(waited)))
         sleep(1.0)
         waited += 1
 
@@ -49,13 +52,15 @@ def run_batch(ctx: LabContext, data: bytes, key: str, on_progress: Progress = no
     """Upload a CSV to the input bucket and wait for the function's output; return where it is and what it says."""
     names = ctx.names
     if lambda_.get_function(ctx.aws, names.lambda_function) is None:
-        raise LabError(f"Function {names.lambda_function} does not exist yet: run exercise 3's steps first.",
-                       "MissingFunction")
+        raise LabError(_("Function {name} does not exist yet: run exercise 3's steps first.").format(
+            name=names.lambda_function), "MissingFunction")
     since = datetime.now(timezone.utc) - timedelta(seconds=2)  # tolerate clock granularity of LastModified
     s3.put_bytes(ctx.aws, names.input_bucket, key, data, content_type="text/csv")
-    on_progress(f"Uploaded {key} ({len(data):,} bytes) to {names.input_bucket}.")
+    on_progress(_("Uploaded {key} ({size} bytes) to {bucket}.").format(
+        key=key, size=number(len(data)), bucket=names.input_bucket))
     found = wait_for_output(ctx, key, since, on_progress, timeout, sleep)
     body = s3.read_object(ctx.aws, names.output_bucket, found["key"])
-    on_progress(("Predictions" if found["status"] == "ok" else "Error report")
-                + f" at s3://{names.output_bucket}/{found['key']}.")
+    url = f"s3://{names.output_bucket}/{found['key']}"
+    done = _("Predictions at {url}.") if found["status"] == "ok" else _("Error report at {url}.")
+    on_progress(done.format(url=url))
     return {**found, "bucket": names.output_bucket, "input_key": key, "body": body}

@@ -9,6 +9,7 @@ from typing import Any
 from ... import iam, lambda_
 from ...config import PROJECT_ROOT
 from ...errors import LabError
+from ...i18n import N_, _
 from ...lab import LabContext, Option
 from ...names import LabNames, lab_tags
 
@@ -29,14 +30,14 @@ NUMBER = 3
 # ---- options --------------------------------------------------------------------------------
 
 USE_LAB_ROLE = Option(
-    "use_lab_role", "Use LabRole (AWS Academy learner labs cannot create roles)", False,
-    "The function runs with the learner lab's existing LabRole: no role or policy of your own is created.")
+    "use_lab_role", N_("Use LabRole (AWS Academy learner labs cannot create roles)"), False,
+    N_("The function runs with the learner lab's existing LabRole: no role or policy of your own is created."))
 INCLUDE_INPUT = Option(
-    "include_input", "Output holds the input columns too", True,
-    "The course's optional step 7: each output row repeats the input's columns beside its prediction.")
+    "include_input", N_("Output holds the input columns too"), True,
+    N_("The course's optional step 7: each output row repeats the input's columns beside its prediction."))
 TIMESTAMP = Option(
-    "timestamp", "Timestamped output names (one file per upload)", True,
-    "On: <input>_predictions_<UTC time>.csv, one file per upload; off: every upload overwrites predictions.csv.")
+    "timestamp", N_("Timestamped output names (one file per upload)"), True,
+    N_("On: <input>_predictions_<UTC time>.csv, one file per upload; off: every upload overwrites predictions.csv."))
 OPTIONS = (USE_LAB_ROLE, INCLUDE_INPUT, TIMESTAMP)
 
 
@@ -107,10 +108,12 @@ def function_spec(ctx: LabContext) -> lambda_.FunctionSpec:
     names = ctx.names
     role = iam.get_role(ctx.aws, role_name(ctx))
     if role is None:
-        raise LabError(f"Role {role_name(ctx)} does not exist yet: run the role step first.", "MissingRole")
+        raise LabError(_("Role {name} does not exist yet: run the role step first.").format(name=role_name(ctx)),
+                       "MissingRole")
     layer = lambda_.latest_layer_version(ctx.aws, names.lambda_layer)
     if layer is None:
-        raise LabError(f"Layer {names.lambda_layer} does not exist yet: run the layer step first.", "MissingLayer")
+        raise LabError(_("Layer {name} does not exist yet: run the layer step first.").format(name=names.lambda_layer),
+                       "MissingLayer")
     return lambda_.FunctionSpec(
         name=names.lambda_function, role_arn=role["Arn"], zip_bytes=handler_zip(), handler=HANDLER,
         runtime=RUNTIME, memory_mb=MEMORY_MB, timeout_s=TIMEOUT_S, environment=function_environment(ctx),

@@ -8,9 +8,11 @@ them from there, byte for byte as the step does, so a button pressed afterwards 
 from __future__ import annotations
 
 import json
+import textwrap
 
 from ... import s3
 from ...config import COURSE_BUCKET
+from ...i18n import _
 from ...lab import LabContext
 from ...lambda_ import DIRECT_UPLOAD_LIMIT
 from ...names import lab_tags, tag_list
@@ -32,6 +34,11 @@ def _tags(ctx: LabContext) -> dict[str, str]:
     return lab_tags(ctx.svc, NUMBER)
 
 
+def _comment(text: str, indent: str = "") -> str:
+    """A comment of one or more lines in the snippet (its text is translated: lengths differ by language)."""
+    return "\n".join(f"{indent}# {line}" for line in textwrap.wrap(text, 104 - len(indent)))
+
+
 def buckets(ctx: LabContext) -> str:
     names = ctx.names
     create = s3.create_bucket_kwargs("BUCKET", ctx.region)
@@ -46,9 +53,10 @@ s3 = boto3.client("s3", region_name={ctx.region!r})
 for bucket in [{names.model_bucket!r}, {names.input_bucket!r}, {names.output_bucket!r}]:
     s3.create_bucket(Bucket=bucket{config})
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={dict(s3.ALL_PUBLIC_ACCESS_BLOCKED)!r})
-    # The lab's tags: how your instructor sees it is yours, and how clean-up finds it.
+    # {_("The lab's tags: how your instructor sees it is yours, and how clean-up finds it.")}
     s3.put_bucket_tagging(Bucket=bucket, Tagging={{"TagSet": {tag_list(_tags(ctx))!r}}})
-# The model, copied from the course bucket (the same file as the {model} you downloaded in exercise 2).
+{_comment(_("The model, copied from the course bucket (the same file as the {path} you downloaded in "
+              "exercise 2).").format(path=model))}
 s3.copy_object(Bucket={names.model_bucket!r}, Key={MODEL_KEY!r},
                CopySource={{"Bucket": {COURSE_BUCKET!r}, "Key": {MODEL_KEY!r}}})
 """
@@ -60,7 +68,7 @@ def policy(ctx: LabContext) -> str:
 {ctx.folder_note()}
 import boto3
 
-# With {LAB_ROLE} the learner lab sets the function's permissions: no policy of your own.
+# {_("With {role} the learner lab sets the function's permissions: no policy of your own.").format(role=LAB_ROLE)}
 print(boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]["Arn"])
 """
     names = ctx.names
@@ -70,8 +78,9 @@ print(boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]["Arn"])
 import json
 import boto3
 
-# The ARNs name the buckets you created (the handout's {names.handout_input_bucket} and
-# {names.handout_output_bucket} do not exist: the function would be denied).
+{_comment(_("The ARNs name the buckets you created (the handout's {handout_input} and {handout_output} do not "
+              "exist: the function would be denied).").format(handout_input=names.handout_input_bucket,
+                                                              handout_output=names.handout_output_bucket))}
 policy = {document}
 boto3.client("iam").create_policy(
     PolicyName={names.lambda_policy!r}, PolicyDocument=json.dumps(policy),
@@ -87,9 +96,9 @@ def role(ctx: LabContext) -> str:
 {ctx.folder_note()}
 import boto3
 
-# AWS Academy learner labs cannot create roles: the function uses the existing {LAB_ROLE}.
+# {_("AWS Academy learner labs cannot create roles: the function uses the existing {role}.").format(role=LAB_ROLE)}
 role = boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]
-print(role["Arn"], role["AssumeRolePolicyDocument"])   # it must trust {LAMBDA_SERVICE}
+print(role["Arn"], role["AssumeRolePolicyDocument"])   # {_("it must trust {service}").format(service=LAMBDA_SERVICE)}
 """
     return f"""\
 {ctx.folder_note()}
@@ -97,7 +106,7 @@ import json
 import boto3
 
 iam = boto3.client("iam")
-# Who may assume the role: the Lambda service, on the function's behalf.
+# {_("Who may assume the role: the Lambda service, on the function's behalf.")}
 trust = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
           "Principal": {{"Service": {LAMBDA_SERVICE!r}}}, "Action": "sts:AssumeRole"}}]}}
 iam.create_role(RoleName={names.lambda_role!r}, AssumeRolePolicyDocument=json.dumps(trust),
@@ -117,10 +126,11 @@ import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
 layer_zip = s3.get_object(Bucket={COURSE_BUCKET!r}, Key={LAYER_KEY!r})["Body"].read()
-# Up to {DIRECT_UPLOAD_LIMIT // 2**20} MB zipped can be sent directly; a larger zip goes through a bucket of yours:
-# s3.put_object(Bucket={names.model_bucket!r}, Key="layers/{LAYER_KEY}", Body=layer_zip), then
-# Content={{"S3Bucket": {names.model_bucket!r}, "S3Key": "layers/{LAYER_KEY}"}}.
-# Layers cannot carry tags: the lab's tags ride in the description, where clean-up reads them.
+{_comment(_("Up to {size} MB zipped can be sent directly; a larger zip goes into a bucket of yours first, and "
+              "Content names it:").format(size=DIRECT_UPLOAD_LIMIT // 2**20))}
+# s3.put_object(Bucket={names.model_bucket!r}, Key="layers/{LAYER_KEY}", Body=layer_zip)
+# Content={{"S3Bucket": {names.model_bucket!r}, "S3Key": "layers/{LAYER_KEY}"}}
+{_comment(_("Layers cannot carry tags: the lab's tags ride in the description, where clean-up reads them."))}
 boto3.client("lambda", region_name={ctx.region!r}).publish_layer_version(
     LayerName={names.lambda_layer!r}, Description={names.lambda_layer_description!r},
     Content={{"ZipFile": layer_zip}}, CompatibleRuntimes=[{RUNTIME!r}], CompatibleArchitectures=["x86_64"])
@@ -135,13 +145,13 @@ def function(ctx: LabContext) -> str:
 import io, os, shutil, zipfile
 import boto3
 
-# The function's code comes with this project: copy it into your lab folder (read it there: {files[0]} is
-# the entry point, {files[-1]} reads and scores the CSV).
+{_comment(_("The function's code comes with this project: copy it into your lab folder (read it there: {entry} is "
+              "the entry point, {reader} reads and scores the CSV).").format(entry=files[0], reader=files[-1]))}
 os.makedirs({CODE_FOLDER!r}, exist_ok=True)
 for name in {files!r}:
     shutil.copy(os.path.join({str(HANDLER_DIR)!r}, name), {CODE_FOLDER!r})
-# The files at the zip's root; a fixed date makes the same files the same zip (Lambda's CodeSha256),
-# so deploying them again is seen as no change.
+{_comment(_("The files at the zip's root; a fixed date makes the same files the same zip (Lambda's CodeSha256), "
+              "so deploying them again is seen as no change."))}
 buffer = io.BytesIO()
 with zipfile.ZipFile(buffer, "w") as z:
     for name in sorted({files!r}):
@@ -153,16 +163,18 @@ with zipfile.ZipFile(buffer, "w") as z:
 role = boto3.client("iam").get_role(RoleName={role_name(ctx)!r})["Role"]["Arn"]
 lam = boto3.client("lambda", region_name={ctx.region!r})
 layer = max(lam.list_layer_versions(LayerName={names.lambda_layer!r})["LayerVersions"],
-            key=lambda v: v["Version"])["LayerVersionArn"]   # the newest version
-# On AWS a role made a moment ago may not be usable yet ("cannot be assumed"): wait ten seconds, run again.
+            key=lambda v: v["Version"])["LayerVersionArn"]   # {_("the newest version")}
+{_comment(_('On AWS a role made a moment ago may not be usable yet ("cannot be assumed"): wait ten seconds, '
+              'run again.'))}
 lam.create_function(
     FunctionName={names.lambda_function!r}, Runtime={RUNTIME!r}, Architectures=["x86_64"], Role=role,
     Handler={HANDLER!r}, Code={{"ZipFile": buffer.getvalue()}},
     MemorySize={MEMORY_MB}, Timeout={TIMEOUT_S}, Layers=[layer],
-    # Bucket names are configuration, not code: the handler reads them from its environment.
+{_comment(_("Bucket names are configuration, not code: the handler reads them from its environment."), "    ")}
     Environment={{"Variables": {function_environment(ctx)!r}}},
     Description={f"Batch predictions for {ctx.svc}"!r}, Tags={_tags(ctx)!r})
-# Made before the first run, the function's log group carries the lab's tags (Lambda would make it untagged).
+{_comment(_("Made before the first run, the function's log group carries the lab's tags (Lambda would make it "
+              "untagged)."))}
 boto3.client("logs", region_name={ctx.region!r}).create_log_group(
     logGroupName={names.lambda_log_group!r}, tags={_tags(ctx)!r})
 lam.get_waiter("function_active_v2").wait(FunctionName={names.lambda_function!r})
@@ -177,7 +189,7 @@ import boto3
 
 account = boto3.client("sts").get_caller_identity()["Account"]
 lam = boto3.client("lambda", region_name={ctx.region!r})
-# S3 may invoke the function, for this bucket of this account only.
+# {_("S3 may invoke the function, for this bucket of this account only.")}
 lam.add_permission(FunctionName={names.lambda_function!r}, StatementId="s3-invoke-{names.input_bucket}",
                    Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
                    SourceArn="arn:aws:s3:::{names.input_bucket}", SourceAccount=account)
@@ -185,7 +197,7 @@ arn = lam.get_function_configuration(FunctionName={names.lambda_function!r})["Fu
 s3 = boto3.client("s3", region_name={ctx.region!r})
 config = s3.get_bucket_notification_configuration(Bucket={names.input_bucket!r})
 config.pop("ResponseMetadata", None)
-# Keep whatever notifications the bucket already has; add ours.
+# {_("Keep whatever notifications the bucket already has; add ours.")}
 config.setdefault("LambdaFunctionConfigurations", []).append(
     {{"Id": {names.lambda_function!r}, "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}})
 s3.put_bucket_notification_configuration(Bucket={names.input_bucket!r}, NotificationConfiguration=config)
@@ -206,9 +218,9 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-since = datetime.now(timezone.utc) - timedelta(seconds=2)   # S3 keeps LastModified to the second
-s3.upload_file({local!r}, {names.input_bucket!r}, {TEST_KEY!r})   # this triggers the function
-# Wait for what the function writes: its predictions, or its report on a file it cannot score.
+since = datetime.now(timezone.utc) - timedelta(seconds=2)   # {_("S3 keeps LastModified to the second")}
+s3.upload_file({local!r}, {names.input_bucket!r}, {TEST_KEY!r})   # {_("this triggers the function")}
+{_comment(_("Wait for what the function writes: its predictions, or its report on a file it cannot score."))}
 result = None
 for _ in range({budget}):
     new = [o["Key"] for o in s3.list_objects_v2(Bucket={names.output_bucket!r}).get("Contents", [])
@@ -221,7 +233,7 @@ if result is None:
     raise SystemExit("No output after {budget} s: is the trigger on {names.input_bucket}? "
                      "See the log group {names.lambda_log_group} in CloudWatch Logs.")
 
-# Its log: START, what the handler printed, END and REPORT (duration, memory), written as the run ends.
+{_comment(_("Its log: START, what the handler printed, END and REPORT (duration, memory), written as the run ends."))}
 logs = boto3.client("logs", region_name={ctx.region!r})
 for _ in range(30):
     events = logs.filter_log_events(logGroupName={names.lambda_log_group!r},
@@ -236,5 +248,5 @@ body = s3.get_object(Bucket={names.output_bucket!r}, Key=result)["Body"].read().
 if result == {report!r}:
     raise SystemExit(f"The function could not score {TEST_KEY}: {{body}}")
 print(f"s3://{names.output_bucket}/{{result}}:")
-print("\\n".join(body.splitlines()[:5]))   # the first rows
+print("\\n".join(body.splitlines()[:5]))   # {_("the first rows")}
 """
