@@ -8,12 +8,19 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from . import i18n
+from .i18n import N_, _
 from .prediction import results_first
 
 POSITIVE = ">50K"
 
 
-MISSING = "(missing)"  # the label of an empty category: every bar has a name
+MISSING = N_("(missing)")  # the label of an empty category: every bar has a name (shown as missing_label())
+
+
+def missing_label() -> str:
+    """The name of an empty category, in the page's language."""
+    return _(MISSING)
 
 
 def read_predictions(body: bytes) -> pd.DataFrame:
@@ -25,14 +32,14 @@ def read_predictions(body: bytes) -> pd.DataFrame:
 def probability_histogram(frame: pd.DataFrame, column: str = "probability") -> go.Figure:
     """Histogram of P(>50K) over the rows."""
     fig = px.histogram(frame, x=column, nbins=20, range_x=[0, 1],
-                       labels={column: "P(income >50K)"}, title="Distribution of the predicted probability")
-    fig.update_layout(bargap=0.05, yaxis_title="rows")
+                       labels={column: _("P(income >50K)")}, title=_("Distribution of the predicted probability"))
+    fig.update_layout(bargap=0.05, yaxis_title=_("rows"))
     return fig
 
 
 def category_labels(values: pd.Series, bins: int = 10, top: int = 15) -> pd.Series:
     """Return each value's category name: the text itself, a range like "25–32" for a many-valued number,
-    and MISSING for an empty cell, so no bar of a chart is left without a label."""
+    and missing_label() for an empty cell, so no bar of a chart is left without a label."""
     return _categories(values, bins, top)[0]
 
 
@@ -43,9 +50,9 @@ def _categories(values: pd.Series, bins: int, top: int) -> tuple[pd.Series, list
     if filled.any() and numbers.notna().sum() == filled.sum() and numbers.nunique() > top:
         edges, names = _ranges(float(numbers.min()), float(numbers.max()), bins)
         binned = pd.cut(numbers, bins=edges, labels=names, right=False)
-        return binned.astype(object).where(binned.notna(), MISSING).astype(str), names
+        return binned.astype(object).where(binned.notna(), missing_label()).astype(str), names
     text = values.map(lambda v: _number(v) if isinstance(v, float) and v == v else v)
-    return text.where(filled, MISSING).astype(str).str.strip().replace("", MISSING), None
+    return text.where(filled, missing_label()).astype(str).str.strip().replace("", missing_label()), None
 
 
 def _filled(value: object) -> bool:
@@ -55,7 +62,8 @@ def _filled(value: object) -> bool:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+    """A whole number as is ("40"); a fraction to 3 significant digits in the page's language (0.25, 0,25)."""
+    return str(int(value)) if float(value).is_integer() else i18n.number(float(f"{value:.3g}"))
 
 
 def _ranges(low: float, high: float, bins: int) -> tuple[list[float], list[str]]:
@@ -82,11 +90,11 @@ def positive_share_by(frame: pd.DataFrame, feature: str, label_column: str = "la
     if ranges is None:  # categories by share; ranges in their own order, lowest at the top
         grouped = grouped.sort_values("share")
     else:
-        order = [*ranges, MISSING]
+        order = [*ranges, missing_label()]
         grouped = grouped.sort_values("value", key=lambda v: v.map(order.index), ascending=False)
     fig = px.bar(grouped, x="share", y="value", orientation="h", hover_data=["rows"], range_x=[0, 1],
-                 labels={"share": "share predicted >50K", "value": feature},
-                 title=f"Share predicted >50K by {feature}")
+                 labels={"share": _("share predicted >50K"), "value": feature, "rows": _("rows")},
+                 title=_("Share predicted >50K by {feature}").format(feature=feature))
     # Category names like "40" must stay names: a numeric axis would drop or merge them.
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(grouped["value"]))
     return fig
@@ -97,7 +105,7 @@ def confusion_matrix_figure(truth: pd.Series, predicted: pd.Series) -> go.Figure
     labels = ["<=50K", ">50K"]
     table = pd.crosstab(pd.Categorical(truth, labels), pd.Categorical(predicted, labels), dropna=False)
     fig = px.imshow(table.values, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
-                    labels={"x": "predicted", "y": "true", "color": "rows"}, title="Confusion matrix")
+                    labels={"x": _("predicted"), "y": _("true"), "color": _("rows")}, title=_("Confusion matrix"))
     return fig
 
 
@@ -106,9 +114,9 @@ def roc_figure(truth: pd.Series, probability: pd.Series) -> go.Figure:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     positive = truth.eq(POSITIVE).to_numpy()
-    fpr, tpr, _ = roc_curve(positive, probability.to_numpy())
+    fpr, tpr, _thresholds = roc_curve(positive, probability.to_numpy())
     auc = roc_auc_score(positive, probability.to_numpy())
-    fig = px.area(x=fpr, y=tpr, labels={"x": "false positive rate", "y": "true positive rate"},
-                  title=f"ROC curve (AUC {auc:.3f})", range_x=[0, 1], range_y=[0, 1])
+    fig = px.area(x=fpr, y=tpr, labels={"x": _("false positive rate"), "y": _("true positive rate")},
+                  title=_("ROC curve (AUC {auc})").format(auc=i18n.number(auc, 3)), range_x=[0, 1], range_y=[0, 1])
     fig.add_shape(type="line", line={"dash": "dash"}, x0=0, x1=1, y0=0, y1=1)
     return fig

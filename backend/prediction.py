@@ -5,6 +5,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .i18n import N_, _
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,6 +28,31 @@ class Prediction:
 
 # Every prediction table leads with these two, then the inputs: the answer is what a student looks for.
 LEAD_COLUMNS = ("label", "probability")
+
+# The headers users see of the columns tables are built with. The keys stay English (code, tests and
+# downloaded CSVs use them); pages pass column_headers() as column_config. Inputs keep their names.
+HEADERS = {
+    "label": N_("label"), "probability": N_("probability"), "actual": N_("actual"), "target": N_("target"),
+    "latency (ms)": N_("latency (ms)"), "rows": N_("rows"), "seconds": N_("seconds"), "match": N_("match"),
+}
+OTHER_TARGET_HEADERS = {" label": N_("{target} label"), " probability": N_("{target} probability")}
+
+
+def column_headers(columns: Sequence[str]) -> dict[str, str]:
+    """Map each known column of a prediction table to its header in the current language.
+
+    Another target's columns ("Lambda (exercise 3) label") name the target in the current language too.
+    """
+    headers: dict[str, str] = {}
+    for column in columns:
+        if column in HEADERS:
+            headers[column] = _(HEADERS[column])
+            continue
+        for suffix, template in OTHER_TARGET_HEADERS.items():
+            if column.endswith(suffix) and column != suffix.strip():
+                headers[column] = _(template).format(target=_(column[:-len(suffix)]))
+                break
+    return headers
 
 
 def prediction_row(prediction: Prediction, record: Mapping[str, Any],
@@ -53,7 +80,7 @@ def comparison_table(records: Sequence[Mapping[str, Any]],
     """Records scored by several targets: the first target's label and probability, the others', then the inputs."""
     import pandas as pd
 
-    (_, first), others = answers[0], answers[1:]
+    (_first_name, first), others = answers[0], answers[1:]
     rows = [prediction_row(first[i], record, {name: predictions[i] for name, predictions in others})
             for i, record in enumerate(records)]
     return pd.DataFrame(rows)

@@ -7,6 +7,10 @@ type or region not in it is reported as unpriced rather than guessed.
 """
 from __future__ import annotations
 
+from datetime import date
+
+from . import i18n
+
 # aws.amazon.com/ec2/pricing/on-demand and aws.amazon.com/sagemaker/pricing (real-time inference).
 PRICES_AS_OF = "2025-06"
 PRICES_SOURCE = "aws.amazon.com/ec2/pricing/on-demand · aws.amazon.com/sagemaker/pricing"
@@ -29,6 +33,14 @@ SAGEMAKER_USD_PER_HOUR: dict[str, dict[str, float]] = {
     "us-east-1": {"ml.t2.medium": 0.056, "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23,
                   "ml.c5.large": 0.102},
 }
+
+
+def prices_as_of() -> str:
+    """When the table was taken, as a month in the current language ("June 2025", "giugno 2025")."""
+    from babel.dates import format_skeleton
+
+    year, month = (int(part) for part in PRICES_AS_OF.split("-"))
+    return format_skeleton("yMMMM", date(year, month, 1), locale=i18n.current())
 
 
 def hourly_price(region: str, instance_type: str) -> float | None:

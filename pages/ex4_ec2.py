@@ -3,6 +3,7 @@ import json
 
 import streamlit as st
 
+from backend import i18n
 from backend.artifacts import NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.exercises.ex4_ec2 import (
     EXERCISE,
@@ -16,6 +17,7 @@ from backend.exercises.ex4_ec2 import (
     stop_lab_instance,
     terminate_lab_instance,
 )
+from backend.i18n import _
 from backend.local_model import feature_choices
 from pages import ui
 
@@ -24,7 +26,7 @@ CHANGING = ("pending", "stopping", "shutting-down")
 
 
 def instance_panel(ctx) -> None:
-    st.subheader("Your instance")
+    st.subheader(_("Your instance"))
     # While the instance changes state the panel reads it again every few seconds, then stops.
     changing = st.session_state.get("ex4_changing", False)
 
@@ -41,19 +43,19 @@ def instance_panel(ctx) -> None:
             st.rerun()  # start or stop the periodic refresh
         if instance is None:
             st.session_state.pop("ex4_answer", None)  # an answer from an instance that is gone is no longer true
-            st.info(f"No instance yet. {price_note(ctx)}")
+            st.info(_("No instance yet.") + " " + price_note(ctx))
             return
         st.write(f"`{instance.id}` · {instance.type} · **{instance.state}**"
-                 + (f" · public IP {instance.public_ip}" if instance.public_ip else ""))
+                 + (" · " + _("public IP {ip}").format(ip=instance.public_ip) if instance.public_ip else ""))
         left, middle, right = st.columns(3)
         action = None
-        if left.button("Start", key="ex4_start", disabled=instance.state != "stopped"):
-            action = ("Starting the instance", start_lab_instance)
-        if middle.button("Stop", key="ex4_stop", disabled=instance.state != "running"):
-            action = ("Stopping the instance", stop_lab_instance)
-        if ui.confirmed_button("Terminate", f"Terminate instance {instance.id} ({instance.type}) and its disk",
-                               ctx, key="ex4_terminate", container=right):
-            action = ("Terminating the instance", terminate_lab_instance)
+        if left.button(_("Start"), key="ex4_start", disabled=instance.state != "stopped"):
+            action = (_("Starting the instance"), start_lab_instance)
+        if middle.button(_("Stop"), key="ex4_stop", disabled=instance.state != "running"):
+            action = (_("Stopping the instance"), stop_lab_instance)
+        if ui.confirmed_button(_("Terminate"), _("Terminate instance {id} ({type}) and its disk").format(
+                id=instance.id, type=instance.type), ctx, key="ex4_terminate", container=right):
+            action = (_("Terminating the instance"), terminate_lab_instance)
         if action is not None:
             result = ui.run_with_status(action[0], lambda progress: action[1](ctx, progress), ctx)
             ui.progress_changed()
@@ -62,29 +64,29 @@ def instance_panel(ctx) -> None:
                 st.rerun(scope="app")
 
     live()
-    with st.expander("Console output (the start-up script's log)", expanded=False, key="ex4_console_expander"):
-        if st.button("Refresh console output", key="ex4_console_refresh") or "ex4_console" in st.session_state:
+    with st.expander(_("Console output (the start-up script's log)"), expanded=False, key="ex4_console_expander"):
+        if st.button(_("Refresh console output"), key="ex4_console_refresh") or "ex4_console" in st.session_state:
             try:
                 st.session_state["ex4_console"] = instance_console(ctx)
             except Exception as exc:
                 ui.show_error(exc, ctx)
-        st.code(st.session_state.get("ex4_console") or "(no output yet)", language="text")
+        st.code(st.session_state.get("ex4_console") or _("(no output yet)"), language="text")
 
 
 def request_form(ctx) -> None:
-    st.subheader("Ask the API")
+    st.subheader(_("Ask the API"))
     try:
         endpoint = instance_endpoint(ctx)
     except Exception as exc:
         ui.show_error(exc, ctx)
         return
     if endpoint is None:
-        st.info("The API has no address yet: launch the instance (step 4) and wait for it (step 5).")
+        st.info(_("The API has no address yet: launch the instance (step 4) and wait for it (step 5)."))
         return
-    st.markdown(f"API at `{endpoint}` · [interactive documentation]({endpoint}/docs)")
+    st.markdown(_("API at `{endpoint}` · [interactive documentation]({endpoint}/docs)").format(endpoint=endpoint))
     with st.form("ex4_form"):
         record = ui.record_fields(SAMPLE_RECORD, feature_choices(ctx.workdir / "course" / "model.onnx"), "ex4_f")
-        sent = st.form_submit_button("Predict", type="primary")
+        sent = st.form_submit_button(_("Predict"), type="primary")
     if sent:
         body = {f: (int(v) if f in NUMERIC_FEATURES else v) for f, v in record.items()}
         try:
@@ -96,22 +98,25 @@ def request_form(ctx) -> None:
     if answer:
         body, call = answer
         if call.status == 200:
-            st.success(f"**{call.body['label']}** — probability of >50K {call.body['probability']:.2f} "
-                       f"({call.latency_ms:.0f} ms)", icon=":material/task_alt:")
+            st.success(_("**{label}** — probability of >50K {probability} ({ms} ms)").format(
+                label=call.body["label"], probability=i18n.number(call.body["probability"], 2),
+                ms=i18n.number(call.latency_ms, 0)), icon=":material/task_alt:")
         else:
-            st.error(f"HTTP {call.status} ({call.latency_ms:.0f} ms)", icon=":material/error:")
+            st.error(_("HTTP {status} ({ms} ms)").format(status=call.status, ms=i18n.number(call.latency_ms, 0)),
+                     icon=":material/error:")
         left, right = st.columns(2)
-        left.caption("Request")
+        left.caption(_("Request"))
         left.code(json.dumps(body, indent=2), language="json")
-        right.caption("Response")
+        right.caption(_("Response"))
         right.code(json.dumps(call.body, indent=2), language="json")
 
 
 def manual_path(ctx) -> None:
-    st.subheader("By hand, as the handout does it (corrected)")
-    st.caption("The same deployment over SSH: the key readable by you only, Ubuntu 24.04, Docker's restart "
-               "policy, and port 8000 open to your address only."
-               + (" The sandbox has no SSH: these commands are for a real AWS account." if ctx.aws.target.is_sandbox else ""))
+    st.subheader(_("By hand, as the handout does it (corrected)"))
+    st.caption(_("The same deployment over SSH: the key readable by you only, Ubuntu 24.04, Docker's restart "
+                 "policy, and port 8000 open to your address only.")
+               + (" " + _("The sandbox has no SSH: these commands are for a real AWS account.")
+                  if ctx.aws.target.is_sandbox else ""))
     try:
         st.code(manual_commands(ctx), language="bash")
     except Exception as exc:

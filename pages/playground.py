@@ -11,14 +11,15 @@ import threading
 import pandas as pd
 import streamlit as st
 
-from backend import charts
+from backend import charts, i18n
 from backend.artifacts import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.aws import Target
 from backend.config import COURSE_DIR
+from backend.i18n import _, ngettext
 from backend.lab import LabContext
 from backend.local_model import feature_choices, records_from_csv
 from backend.predict import TARGET_TITLES, compare, predict, target_states
-from backend.prediction import ScoredRun, comparison_table, prediction_row, still_true
+from backend.prediction import ScoredRun, column_headers, comparison_table, prediction_row, still_true
 from pages import ui
 
 EXERCISE_PAGES = {"lambda": "pages/ex3_lambda.py", "ec2": "pages/ex4_ec2.py", "sagemaker": "pages/ex5_sagemaker.py"}
@@ -55,9 +56,12 @@ def remembered(ctx, tab: str, identities: dict[str, str]):
         else:
             saved[where] = st.session_state[key] = run
     if dropped:
-        names = ", ".join(TARGET_TITLES[t] for t in dropped)
-        st.info(f"Results of {names} dropped: that target no longer exists as it was when it answered. "
-                "Predict again to compare the targets there are now.", icon=":material/history:")
+        names = ", ".join(_(TARGET_TITLES[t]) for t in dropped)
+        st.info(ngettext("Results of {names} dropped: that target no longer exists as it was when it answered. "
+                         "Predict again to compare the targets there are now.",
+                         "Results of {names} dropped: those targets no longer exist as they were when they answered. "
+                         "Predict again to compare the targets there are now.", len(dropped)).format(names=names),
+                icon=":material/history:")
     return run
 
 
@@ -75,36 +79,41 @@ def agreement(results, rows: int) -> None:
     """Whether the targets (all of which exist now) agree; nothing to say for a single target."""
     mismatches = compare(list(results))
     if mismatches:
-        st.error(f"{len(mismatches)} of {rows:,} record(s) differ between targets (first: row {mismatches[0] + 1}): "
-                 "they should serve the same model.")
+        st.error(ngettext("{n} of {rows} record differs between targets (first: row {first}): "
+                          "they should serve the same model.",
+                          "{n} of {rows} records differ between targets (first: row {first}): "
+                          "they should serve the same model.", rows).format(
+                     n=i18n.number(len(mismatches)), rows=i18n.number(rows), first=i18n.number(mismatches[0] + 1)))
     elif len(results) > 1:
-        st.success(f"All {len(results)} targets agree" + (f" on all {rows:,} rows." if rows > 1 else "."))
+        st.success(_("All {n} targets agree on all {rows} rows.").format(n=len(results), rows=i18n.number(rows))
+                   if rows > 1 else _("All {n} targets agree.").format(n=len(results)))
 
 
-st.title("Prediction playground")
+st.title(_("Prediction playground"))
 ctx = ui.require_connection()
-st.caption("Every deployment serves the same model, so they should agree; a mismatch is flagged.")
+st.caption(_("Every deployment serves the same model, so they should agree; a mismatch is flagged."))
 
 # ---- targets --------------------------------------------------------------------------------
-st.subheader("Targets")
+st.subheader(_("Targets"))
 states = _target_states(ctx.aws.target, ctx.svc)
 identities = {s.target: s.reason for s in states if s.available}  # what answers now, by what it is
 chosen = []
 for column, state in zip(st.columns(len(states)), states):
     with column:
-        ticked = st.checkbox(TARGET_TITLES[state.target], value=state.available, disabled=not state.available,
+        ticked = st.checkbox(_(TARGET_TITLES[state.target]), value=state.available, disabled=not state.available,
                              key=f"play_target_{state.target}")
         if ticked and state.available:
             chosen.append(state.target)
         st.caption(state.reason)
         if not state.available and state.target in EXERCISE_PAGES:
-            ui.page_link(EXERCISE_PAGES[state.target], "Open the exercise", ":material/arrow_forward:")
+            ui.page_link(EXERCISE_PAGES[state.target], _("Open the exercise"), ":material/arrow_forward:")
 
 
 def run_targets(records, name: str = "", truth=None) -> ScoredRun | None:
     results = []
     for target in chosen:
-        result = ui.run_with_status(f"{TARGET_TITLES[target]}: {len(records):,} record(s)",
+        result = ui.run_with_status(ngettext("{target}: {n} record", "{target}: {n} records", len(records)).format(
+                                        target=_(TARGET_TITLES[target]), n=i18n.number(len(records))),
                                     lambda progress, t=target: predict(ctx, t, records, progress), ctx)
         if result is not None:
             results.append(result)
@@ -114,16 +123,16 @@ def run_targets(records, name: str = "", truth=None) -> ScoredRun | None:
                      tuple(truth) if truth is not None else None)
 
 
-record_tab, csv_tab = st.tabs(["One record", "A CSV file"])
+record_tab, csv_tab = st.tabs([_("One record"), _("A CSV file")])
 
 # ---- one record -----------------------------------------------------------------------------
 with record_tab:
     if "play_record" not in st.session_state:
         st.session_state["play_record"] = dict(SAMPLE_RECORD)
     left, right = st.columns(2)
-    if left.button("Sample record (LAB.md)", key="play_sample"):
+    if left.button(_("Sample record (LAB.md)"), key="play_sample"):
         st.session_state["play_record"] = dict(SAMPLE_RECORD)
-    if right.button("Random row from the test data", key="play_random"):
+    if right.button(_("Random row from the test data"), key="play_random"):
         rows = pd.read_csv(COURSE_DIR / "adult_batch.csv", keep_default_na=False)
         row = rows.iloc[random.randrange(len(rows))]
         st.session_state["play_record"] = {f: (int(row[f]) if f in NUMERIC_FEATURES and row[f] != "" else row[f])
@@ -133,25 +142,26 @@ with record_tab:
     version = hash(tuple(record.items()))  # new widgets when a preset replaces the record
     with form:
         values = ui.record_fields(record, feature_choices(), f"play_{version}")
-    if form.form_submit_button("Predict on the chosen targets", type="primary"):
+    if form.form_submit_button(_("Predict on the chosen targets"), type="primary"):
         remember(ctx, "record", run_targets([values]))
     run = remembered(ctx, "record", identities)
     if run is not None:
-        table = pd.DataFrame([prediction_row(r.predictions[0], {"target": TARGET_TITLES[r.target],
+        table = pd.DataFrame([prediction_row(r.predictions[0], {"target": _(TARGET_TITLES[r.target]),
                                                                 "latency (ms)": round(r.seconds * 1000, 1)})
                               for r in run.results])
-        st.dataframe(table, hide_index=True, width="stretch", key="play_record_table")
+        st.dataframe(table, hide_index=True, width="stretch", key="play_record_table",
+                     column_config=column_headers(table.columns))
         agreement(run.results, 1)
 
 # ---- a CSV ----------------------------------------------------------------------------------
 with csv_tab:
-    uploaded = st.file_uploader("CSV with the 12 feature columns (e.g. input_batch.csv)", type=["csv"],
+    uploaded = st.file_uploader(_("CSV with the 12 feature columns (e.g. input_batch.csv)"), type=["csv"],
                                 key="play_csv")
     left, right = st.columns(2)
     source = None
-    if left.button("Score the uploaded file", key="play_csv_run", disabled=uploaded is None):
+    if left.button(_("Score the uploaded file"), key="play_csv_run", disabled=uploaded is None):
         source = (uploaded.name, uploaded.getvalue())
-    if right.button("Score the course's adult_batch.csv (has labels)", key="play_csv_course"):
+    if right.button(_("Score the course's adult_batch.csv (has labels)"), key="play_csv_course"):
         source = ("adult_batch.csv", (COURSE_DIR / "adult_batch.csv").read_bytes())
     if source is not None:
         try:
@@ -165,17 +175,22 @@ with csv_tab:
     if run is not None:
         records, results = list(run.records), run.results
         agreement(results, len(records))
-        st.dataframe(pd.DataFrame([{"target": TARGET_TITLES[r.target], "rows": len(r.predictions),
-                                    "seconds": round(r.seconds, 3)} for r in results]), hide_index=True)
+        timings = pd.DataFrame([{"target": _(TARGET_TITLES[r.target]), "rows": len(r.predictions),
+                                 "seconds": round(r.seconds, 3)} for r in results])
+        st.dataframe(timings, hide_index=True, column_config=column_headers(timings.columns))
+        # Column keys stay English (the downloaded CSV keeps them); the headers shown follow the language.
         frame = comparison_table(records, [(TARGET_TITLES[r.target], r.predictions) for r in results])
-        st.caption(f"{run.name}: `label` and `probability` are {TARGET_TITLES[results[0].target]}'s"
-                   + ("; the other targets' answers follow, then the inputs." if len(results) > 1
-                      else ", then the inputs."))
-        st.dataframe(frame.head(500), hide_index=True, width="stretch", key="play_csv_table")
-        st.download_button("Download the predictions (CSV)", frame.to_csv(index=False).encode(),
+        headers = column_headers(frame.columns)
+        answers = (_("{name}: `{label}` and `{probability}` are {target}'s; the other targets' answers follow, "
+                     "then the inputs.") if len(results) > 1
+                   else _("{name}: `{label}` and `{probability}` are {target}'s, then the inputs."))
+        st.caption(answers.format(name=run.name, label=headers["label"], probability=headers["probability"],
+                                  target=_(TARGET_TITLES[results[0].target])))
+        st.dataframe(frame.head(500), hide_index=True, width="stretch", key="play_csv_table", column_config=headers)
+        st.download_button(_("Download the predictions (CSV)"), frame.to_csv(index=False).encode(),
                            file_name=run.name.rsplit(".", 1)[0] + "_predictions.csv", key="play_download")
         st.plotly_chart(charts.probability_histogram(frame), key="play_hist")
-        feature = st.selectbox("Share of >50K by", list(CATEGORICAL_FEATURES) + list(NUMERIC_FEATURES),
+        feature = st.selectbox(_("Share of >50K by"), list(CATEGORICAL_FEATURES) + list(NUMERIC_FEATURES),
                                key="play_feature")
         st.plotly_chart(charts.positive_share_by(frame, feature), key="play_share")
         if run.truth is not None:
