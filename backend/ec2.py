@@ -11,7 +11,9 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from .aws import Aws
+from . import i18n
 from .errors import LabError, error_code, is_not_found
+from .i18n import N_, _
 from .names import tag_list
 
 Progress = Callable[[str], None]
@@ -62,9 +64,9 @@ class KeyFileMissing(LabError):
 
     def __init__(self, name: str, key_file: Path) -> None:
         super().__init__(
-            f"Key pair {name} exists, but its private key {key_file} is not on this machine, and AWS never "
-            f"hands it out again. Recreate the key pair (an instance launched with the old key keeps it: "
-            f"you could not SSH into that one).", "KeyFileMissing")
+            _("Key pair {name} exists, but its private key {path} is not on this machine, and AWS never hands it out "
+              "again. Recreate the key pair (an instance launched with the old key keeps it: you could not SSH into "
+              "that one).").format(name=name, path=key_file), "KeyFileMissing")
         self.name = name
         self.key_file = key_file
 
@@ -131,8 +133,8 @@ def default_vpc_id(aws: Aws) -> str:
     """Return the region's default VPC id (LabError if the account has none)."""
     vpcs = aws.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        raise LabError(f"This account has no default VPC in {aws.region}: create one in the VPC console "
-                       "(Actions → Create default VPC).", "NoDefaultVpc")
+        raise LabError(_("This account has no default VPC in {region}: create one in the VPC console "
+                         "(Actions → Create default VPC).").format(region=aws.region), "NoDefaultVpc")
     return vpcs[0]["VpcId"]
 
 
@@ -298,18 +300,24 @@ def run_instance(aws: Aws, *, image_id: str, instance_type: str, key_name: str, 
     return response["Instances"][0]
 
 
-def _wait(aws: Aws, waiter: str, instance_id: str, on_progress: Progress, what: str,
+# The states an instance is waited into, as the sentences below say them.
+_STATE_WORDS = {"running": N_("running"), "stopped": N_("stopped"), "terminated": N_("terminated")}
+
+
+def _wait(aws: Aws, waiter: str, instance_id: str, on_progress: Progress, state: str,
           delay: float, max_attempts: int) -> None:
-    on_progress(f"Waiting for {instance_id} to be {what} (up to {delay * max_attempts:.0f} s)…")
+    what = _(_STATE_WORDS[state])
+    on_progress(_("Waiting for {id} to be {state} (up to {seconds} s)…").format(
+        id=instance_id, state=what, seconds=i18n.number(delay * max_attempts, 0)))
     try:
         aws.client("ec2").get_waiter(waiter).wait(
             InstanceIds=[instance_id], WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts})
     except WaiterError as err:
         state = get_instance(aws, instance_id)
         seen = (state or {}).get("State", {}).get("Name", "gone")
-        raise LabError(f"Instance {instance_id} did not become {what} in time (it is {seen}).",
-                       "InstanceWaitTimeout") from err
-    on_progress(f"{instance_id} is {what}.")
+        raise LabError(_("Instance {id} did not become {state} in time (it is {now}).").format(
+            id=instance_id, state=what, now=seen), "InstanceWaitTimeout") from err
+    on_progress(_("{id} is {state}.").format(id=instance_id, state=what))
 
 
 def wait_for_instance_running(aws: Aws, instance_id: str, on_progress: Progress = lambda _: None,

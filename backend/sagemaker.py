@@ -21,7 +21,9 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from .aws import Aws
+from . import i18n
 from .errors import LabError, error_code, is_not_found
+from .i18n import _, ngettext
 from .prediction import Prediction
 
 log = logging.getLogger(__name__)
@@ -134,24 +136,26 @@ def wait_for_endpoint(aws: Aws, name: str, on_progress: Callable[[str], None] = 
     while True:
         description = get_endpoint(aws, name)
         if description is None:
-            raise LabError(f"Endpoint {name} does not exist (any more).", "EndpointNotFound")
+            raise LabError(_("Endpoint {name} does not exist (any more).").format(name=name), "EndpointNotFound")
         status = description["EndpointStatus"]
         if status != last:
-            on_progress(f"Endpoint {name}: {status} ({waited:.0f} s)")
+            on_progress(_("Endpoint {name}: {status} ({seconds} s)").format(name=name, status=status,
+                                                                            seconds=i18n.number(waited, 0)))
             last = status
+        reason = description.get("FailureReason") or _("no reason given")
         if status == "Failed":
-            raise LabError(f"Endpoint {name} failed: {description.get('FailureReason') or 'no reason given'}",
-                           "EndpointFailed")
+            raise LabError(_("Endpoint {name} failed: {reason}").format(name=name, reason=reason), "EndpointFailed")
         if status == "InService":
             if previous_config and description["EndpointConfigName"] == previous_config:
-                raise LabError(f"The update of {name} failed and was rolled back to the previous model: "
-                               f"{description.get('FailureReason') or 'no reason given'}", "UpdateRolledBack")
+                raise LabError(_("The update of {name} failed and was rolled back to the previous model: "
+                                 "{reason}").format(name=name, reason=reason), "UpdateRolledBack")
             return description
         if status not in TRANSITIONAL:
-            raise LabError(f"Endpoint {name} is {status}.", "EndpointNotInService")
+            raise LabError(_("Endpoint {name} is {status}.").format(name=name, status=status), "EndpointNotInService")
         if waited >= timeout:
-            raise LabError(f"Endpoint {name} is still {status} after {timeout:.0f} s: check again later "
-                           "(it keeps going without us).", "EndpointTimeout")
+            raise LabError(_("Endpoint {name} is still {status} after {seconds} s: check again later (it keeps going "
+                             "without us).").format(name=name, status=status, seconds=i18n.number(timeout, 0)),
+                           "EndpointTimeout")
         sleep(poll)
         waited += poll
 
@@ -162,7 +166,8 @@ def wait_for_endpoint_deleted(aws: Aws, name: str, timeout: float = 600.0, poll:
     waited = 0.0
     while get_endpoint(aws, name) is not None:
         if waited >= timeout:
-            raise LabError(f"Endpoint {name} is still being deleted after {timeout:.0f} s.", "EndpointTimeout")
+            raise LabError(_("Endpoint {name} is still being deleted after {seconds} s.").format(
+                name=name, seconds=i18n.number(timeout, 0)), "EndpointTimeout")
         sleep(poll)
         waited += poll
 
@@ -234,11 +239,13 @@ def parse_predictions(body: bytes | str, expected: int | None = None) -> list[Pr
         probabilities = [float(row[1]) if isinstance(row, (list, tuple)) else float(row) for row in rows]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         text = body.decode(errors="replace") if isinstance(body, bytes) else body
-        raise LabError(f"The endpoint's answer is not MLflow's {{\"predictions\": …}}: {text[:300]}",
-                       "UnexpectedAnswer") from exc
+        # JSON goes in as a value: braces in a catalog entry read as placeholders.
+        raise LabError(_("The endpoint's answer is not MLflow's {expected}: {text}").format(
+            expected='{"predictions": …}', text=text[:300]), "UnexpectedAnswer") from exc
     if expected is not None and len(probabilities) != expected:
-        raise LabError(f"The endpoint returned {len(probabilities)} predictions for {expected} records.",
-                       "RowMismatch")
+        raise LabError(ngettext("The endpoint returned {n} predictions for {expected} record.",
+                                "The endpoint returned {n} predictions for {expected} records.", expected).format(
+                                    n=len(probabilities), expected=expected), "RowMismatch")
     return [Prediction.from_probability(p) for p in probabilities]
 
 
@@ -254,16 +261,19 @@ def invoke_endpoint(aws: Aws, name: str, body: bytes, content_type: str = "appli
             original = str(err.response.get("OriginalMessage") or err.response["Error"].get("Message", ""))
             raise ModelError(_model_error_sentence(name, status, original), status, original) from err
         if _missing(err):
-            raise LabError(f"Endpoint {name} does not exist: deploy it first.", "EndpointNotFound") from err
+            raise LabError(_("Endpoint {name} does not exist: deploy it first.").format(name=name),
+                           "EndpointNotFound") from err
         raise
     return response["Body"].read()
 
 
 def _model_error_sentence(name: str, status: int | None, original: str) -> str:
-    sentence = f"The model behind {name} rejected the request ({status}): {original[:500]}"
+    sentence = _("The model behind {name} rejected the request ({status}): {original}").format(
+        name=name, status=status, original=original[:500])
     if "format" in original and status == 415:
-        sentence += (" — `format=pandas-split` content types were removed in MLflow 2: send ContentType "
-                     "application/json with a body {\"dataframe_split\": {\"columns\": …, \"data\": …}}.")
+        sentence += " — " + _("`format=pandas-split` content types were removed in MLflow 2: send ContentType "
+                              "application/json with a body {body}.").format(
+                                  body='{"dataframe_split": {"columns": …, "data": …}}')
     return sentence
 
 
@@ -361,7 +371,8 @@ def mlflow_deploy(aws: Aws, spec: DeploySpec, update: bool = False) -> dict[str,
             return client.create_deployment(spec.name, spec.model_uri, flavor="python_function",
                                             config=spec.config(aws.region))
         except MlflowException as exc:
-            raise LabError(f"MLflow could not deploy {spec.name}: {exc.message}", "MlflowDeployFailed") from exc
+            raise LabError(_("MLflow could not deploy {name}: {error}").format(name=spec.name, error=exc.message),
+                           "MlflowDeployFailed") from exc
 
 
 def add_tags(aws: Aws, arn: str, tags: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ as a local process (backend/sandbox/ec2_compute.py).
 """
 from __future__ import annotations
 
+from ...i18n import N_
 from ...lab import Exercise
 from . import checks, state, steps, teardown
 from .api_client import ApiCall
@@ -17,15 +18,15 @@ from .instance import (call_predict, health, instance_console, instance_endpoint
 from .snippets import manual_commands
 from .state import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES, OPTIONS, UBUNTU_PARAMETER, State, key_file, lab_instances, observe
 
-INTRO = """\
+INTRO = N_("""\
 The prediction API (FastAPI, the ONNX model, in a Docker image) runs on an EC2 instance and answers
 `POST /predict` on port 8000. You create a key pair (for SSH), a security group that lets only you
 in, upload the app as a bundle, and launch an Ubuntu 24.04 instance whose start-up script installs
 Docker, builds the image and runs it. Then you send it the sample record. An instance bills by the
-hour while it runs: stop or terminate it when you are done."""
+hour while it runs: stop or terminate it when you are done.""")
 
 EXERCISE: Exercise[State] = Exercise(
-    number=4, title="FastAPI /predict on EC2", intro=INTRO, observe=observe,
+    number=4, title=N_("FastAPI /predict on EC2"), intro=INTRO, observe=observe,
     steps=steps.STEPS, checks=checks.CHECKS, options=OPTIONS, teardown=teardown.plan,
     on_deleted=teardown.on_deleted)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import LabError
+from ...i18n import _
 from ...prediction import Prediction
 from .bundle import APP_PORT
 
@@ -48,10 +49,13 @@ def _http(method: str, url: str, payload: Any = None, timeout: float = HTTP_TIME
 
 
 def unreachable(url: str, exc: BaseException) -> LabError:
-    """The error for an API that does not answer at all (refused, reset, timed out)."""
+    """The error for an API that does not answer at all (refused, reset, timed out); `reason` says why, briefly."""
     reason = getattr(exc, "reason", exc)
-    return LabError(f"The API at {url} does not answer ({reason}). Is the instance running, has its start-up "
-                    f"finished, and does its security group open port {APP_PORT} to your address?", "ApiUnreachable")
+    error = LabError(_("The API at {url} does not answer ({reason}). Is the instance running, has its start-up "
+                       "finished, and does its security group open port {port} to your address?").format(
+                           url=url, reason=reason, port=APP_PORT), "ApiUnreachable")
+    error.reason = str(reason)  # what a progress line shows while waiting
+    return error
 
 
 def _call(method: str, url: str, payload: Any = None, timeout: float = HTTP_TIMEOUT_S) -> ApiCall:
@@ -78,6 +82,7 @@ def predictions(base: str, records: list[dict[str, Any]]) -> list[Prediction]:
     call = _call("POST", url, records[0] if one else {"records": records},
                  timeout=max(HTTP_TIMEOUT_S, len(records) / 100))
     if call.status != 200:
-        raise LabError(f"The API answered {call.status}: {json.dumps(call.body)[:500]}", "ApiError")
+        raise LabError(_("The API answered {status}: {body}").format(status=call.status,
+                                                                     body=json.dumps(call.body)[:500]), "ApiError")
     answers = [call.body] if one else call.body
     return [Prediction(a["label"], float(a["probability"])) for a in answers]

@@ -16,8 +16,9 @@ from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
-from ... import ec2, prices
+from ... import ec2, i18n, prices
 from ...errors import LabError, error_code
+from ...i18n import _
 from ...lab import LabContext, Progress, StepResult, no_progress
 from ...ownership import claim
 from ...prediction import Prediction
@@ -61,9 +62,10 @@ def price_note(ctx: LabContext) -> str:
     itype = st.INSTANCE_TYPE.get(ctx)
     price = price_per_hour(ctx.region, itype)
     if price is None:
-        return (f"{itype} in {ctx.region}: see aws.amazon.com/ec2/pricing/on-demand for the hourly price "
-                f"(not in this lab's table of {prices.PRICES_AS_OF}).")
-    return f"{itype} in {ctx.region} costs about ${price:.4f} per hour while it runs (on-demand Linux, {prices.PRICES_AS_OF})."
+        return _("{type} in {region}: see aws.amazon.com/ec2/pricing/on-demand for the hourly price (not in this "
+                 "lab's table of {as_of}).").format(type=itype, region=ctx.region, as_of=prices.PRICES_AS_OF)
+    return _("{type} in {region} costs about {price} per hour while it runs (on-demand Linux, {as_of}).").format(
+        type=itype, region=ctx.region, price=i18n.money(price, "USD", 4), as_of=prices.PRICES_AS_OF)
 
 
 # ---- launching once ---------------------------------------------------------------------------
@@ -86,7 +88,8 @@ def launch_lock(ctx: LabContext, on_progress: Progress = no_progress) -> Iterato
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            on_progress(f"Another run for {ctx.svc} is launching or starting the instance: waiting for it…")
+            on_progress(_("Another run for {svc} is launching or starting the instance: waiting for it…").format(
+                svc=ctx.svc))
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -149,8 +152,9 @@ def launch(ctx: LabContext, *, sleep: Callable[[float], None] = time.sleep, **pa
             raw = _instance_with_token(ctx, token, sleep)
         if raw is not None and raw["State"]["Name"] in ec2.LIVE_STATES:
             return raw
-    raise LabError(f"Could not launch: the last {MAX_GENERATIONS} launch tokens of {ctx.svc} were all spent on "
-                   "instances since terminated. Try again tomorrow, or choose another service name.", "TokensSpent")
+    raise LabError(_("Could not launch: the last {count} launch tokens of {svc} were all spent on instances since "
+                     "terminated. Try again tomorrow, or choose another service name.").format(
+                         count=MAX_GENERATIONS, svc=ctx.svc), "TokensSpent")
 
 
 # ---- the instance's life ----------------------------------------------------------------------
@@ -164,7 +168,8 @@ def lab_instance(ctx: LabContext) -> st.Instance | None:
 def _require_instance(ctx: LabContext) -> st.Instance:
     instance = lab_instance(ctx)
     if instance is None:
-        raise LabError(f"There is no instance {ctx.names.instance_name}: launch it (step 4).", "NoInstance")
+        raise LabError(_("There is no instance {name}: launch it (step 4).").format(name=ctx.names.instance_name),
+                       "NoInstance")
     claim(ctx.svc, instance.seen)  # never stop or start another student's instance
     return instance
 
@@ -173,11 +178,11 @@ def stop_lab_instance(ctx: LabContext, on_progress: Progress = no_progress) -> S
     """Stop the lab's instance (no compute billed; its disk stays and is billed); wait until stopped."""
     instance = _require_instance(ctx)
     if instance.state == "stopped":
-        return StepResult("stop", False, f"{instance.id} is already stopped.")
+        return StepResult("stop", False, _("{id} is already stopped.").format(id=instance.id))
     ec2.stop_instance(ctx.aws, instance.id)
     ec2.wait_for_instance_stopped(ctx.aws, instance.id, on_progress, delay=waiter_delay(ctx))
-    return StepResult("stop", True, f"Stopped {instance.id}: no more compute charges, its disk is kept "
-                      "(a few cents a month).")
+    return StepResult("stop", True, _("Stopped {id}: no more compute charges, its disk is kept (a few cents a "
+                                      "month).").format(id=instance.id))
 
 
 def start_lab_instance(ctx: LabContext, on_progress: Progress = no_progress) -> StepResult:
@@ -197,7 +202,8 @@ def terminate_lab_instance(ctx: LabContext, on_progress: Progress = no_progress)
     for instance in instances:
         ec2.wait_for_instance_terminated(ctx.aws, instance.id, on_progress, delay=waiter_delay(ctx))
     ids = ", ".join(i.id for i in instances)
-    return StepResult("terminate", bool(instances), f"Terminated {ids}." if instances else "No instance to terminate.")
+    return StepResult("terminate", bool(instances),
+                      _("Terminated {ids}.").format(ids=ids) if instances else _("No instance to terminate."))
 
 
 def instance_console(ctx: LabContext) -> str:
@@ -216,8 +222,8 @@ def instance_endpoint(ctx: LabContext) -> str | None:
 def _require_endpoint(ctx: LabContext) -> str:
     endpoint = instance_endpoint(ctx)
     if endpoint is None:
-        raise LabError(f"No running instance {ctx.names.instance_name} with an address: launch it (step 4) "
-                       "or start it.", "NoInstance")
+        raise LabError(_("No running instance {name} with an address: launch it (step 4) or start it.").format(
+            name=ctx.names.instance_name), "NoInstance")
     return endpoint
 
 
@@ -242,19 +248,21 @@ def wait_for_health(ctx: LabContext, on_progress: Progress = no_progress, *,
     """Poll /health until it answers 200 (bounded: attempts × interval); return that answer."""
     interval = HEALTH_INTERVAL_S[_kind(ctx)] if interval is None else interval
     attempts = int(HEALTH_BUDGET_S[_kind(ctx)] / interval) if attempts is None else attempts
-    last = "no instance address yet"
+    last = _("no instance address yet")
     for attempt in range(1, attempts + 1):
         try:
             call = health(ctx)
             if call.status == 200:
-                on_progress(f"/health answered in {call.latency_ms:.0f} ms: {call.body}")
+                on_progress(_("/health answered in {ms} ms: {body}").format(ms=i18n.number(call.latency_ms, 0),
+                                                                             body=call.body))
                 return call
             last = f"HTTP {call.status}"
         except LabError as err:
-            last = err.message.split(" (", 1)[-1].split(")", 1)[0] if err.code == "ApiUnreachable" else err.message
+            last = getattr(err, "reason", None) or err.message
         if attempt == 1 or attempt % 6 == 0:
-            on_progress(f"Waiting for the API to answer ({last}; {attempt * interval:.0f} of "
-                        f"{attempts * interval:.0f} s)…")
+            on_progress(_("Waiting for the API to answer ({last}; {waited} of {budget} s)…").format(
+                last=last, waited=i18n.number(attempt * interval, 0), budget=i18n.number(attempts * interval, 0)))
         sleep(interval)
-    raise LabError(f"The API did not answer /health within {attempts * interval:.0f} s (last: {last}). "
-                   "Read the instance's console output: the start-up script's errors are there.", "HealthTimeout")
+    raise LabError(_("The API did not answer /health within {budget} s (last: {last}). Read the instance's console "
+                     "output: the start-up script's errors are there.").format(
+                         budget=i18n.number(attempts * interval, 0), last=last), "HealthTimeout")

@@ -10,9 +10,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from ... import ecr, iam, prices, s3, sagemaker
+from ... import ecr, i18n, iam, prices, s3, sagemaker
 from ...deleter import Deletion, DeletionResult, apply_deletions, deletion, ordered
 from ...errors import LabError
+from ...i18n import _
 from ...lab import LabContext, Progress, no_progress
 from ...names import TAG_STUDENT, lab_tags
 from ...ownership import Seen, claim
@@ -39,11 +40,12 @@ def price_sentence(ctx: LabContext) -> str:
     instance, count = INSTANCE.get(ctx), INSTANCE_COUNT
     price = prices.hourly_price(ctx.region, instance)
     if price is None:
-        return (f"{count} × {instance} in {ctx.region}: see aws.amazon.com/sagemaker/pricing "
-                "(real-time inference) for its hourly price.")
-    return (f"{count} × {instance} in {ctx.region}: about ${price * count:.3f} per hour "
-            f"(${price * count * 24:.2f} per day) while the endpoint exists, used or not "
-            f"(list price {prices.PRICES_AS_OF}).")
+        return _("{count} × {type} in {region}: see aws.amazon.com/sagemaker/pricing (real-time inference) for its "
+                 "hourly price.").format(count=count, type=instance, region=ctx.region)
+    return _("{count} × {type} in {region}: about {hourly} per hour ({daily} per day) while the endpoint exists, "
+             "used or not (list price {as_of}).").format(
+                 count=count, type=instance, region=ctx.region, hourly=i18n.money(price * count, "USD", 3),
+                 daily=i18n.money(price * count * 24), as_of=prices.PRICES_AS_OF)
 
 
 # ---- the serving image ----------------------------------------------------------------------------
@@ -62,7 +64,7 @@ def build_and_push(ctx: LabContext, tag: str, on_progress: Progress) -> str:
     repository = ctx.names.serving_repository
     env = {**os.environ, **ctx.aws.client_env()}
     env.pop("AWS_ENDPOINT_URL", None)
-    on_progress("Building MLflow's serving image and pushing it to ECR (several minutes)…")
+    on_progress(_("Building MLflow's serving image and pushing it to ECR (several minutes)…"))
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "sagemaker", "build-and-push-container"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
@@ -72,11 +74,11 @@ def build_and_push(ctx: LabContext, tag: str, on_progress: Progress) -> str:
         if line.strip():
             on_progress(line.rstrip()[:200])
     if proc.wait() != 0:
-        raise LabError("`mlflow sagemaker build-and-push-container` failed:\n" + "\n".join(tail), "PushFailed")
+        raise LabError(_("`mlflow sagemaker build-and-push-container` failed:") + "\n" + "\n".join(tail), "PushFailed")
     found = ecr.get_image(ctx.aws, repository, tag)
     if found is None:
-        raise LabError(f"The push finished but {repository}:{tag} is not in ECR in {ctx.region}: is the CLI's "
-                       "region the same?", "PushFailed")
+        raise LabError(_("The push finished but {image} is not in ECR in {region}: is the CLI's region the "
+                         "same?").format(image=f"{repository}:{tag}", region=ctx.region), "PushFailed")
     return found.get("imageDigest", "")
 
 
@@ -97,7 +99,8 @@ def unpack_model(ctx: LabContext, data: bytes, etag: str) -> bool:
         zf.extractall(staging)
     if not (staging / "MLmodel").is_file():
         shutil.rmtree(staging, ignore_errors=True)
-        raise LabError(f"{MODEL_KEY} has no MLmodel file at its root: it is not an MLflow model.", "NotMlflowModel")
+        raise LabError(_("{model} has no MLmodel file at its root: it is not an MLflow model.").format(model=MODEL_KEY),
+                       "NotMlflowModel")
     (staging / SHA_MARKER).write_text(sha)
     (staging / ETAG_MARKER).write_text(etag)
     shutil.rmtree(target, ignore_errors=True)
@@ -125,18 +128,20 @@ def deploy_spec(ctx: LabContext) -> sagemaker.DeploySpec:
     names = ctx.names
     local = read_local_model(ctx)
     if local is None:
-        raise LabError("The MLflow model is not unpacked yet: run the model step first.", "MissingModel")
+        raise LabError(_("The MLflow model is not unpacked yet: run the model step first."), "MissingModel")
     role = iam.get_role(ctx.aws, role_name(ctx))
     if role is None:
-        raise LabError(f"Role {role_name(ctx)} does not exist yet: run the role step first.", "MissingRole")
+        raise LabError(_("Role {role} does not exist yet: run the role step first.").format(role=role_name(ctx)),
+                       "MissingRole")
     repository, tag = names.serving_repository, mlflow_version()
     repo = ecr.get_repository(ctx.aws, repository)
     if repo is None or ecr.get_image(ctx.aws, repository, tag) is None:
-        raise LabError(f"The serving image {repository}:{tag} is not in ECR: run the image step first.", "MissingImage")
+        raise LabError(_("The serving image {image} is not in ECR: run the image step first.").format(
+            image=f"{repository}:{tag}"), "MissingImage")
     bucket = s3.seen_bucket(ctx.aws, names.sagemaker_bucket)
     if bucket is None:
-        raise LabError(f"Bucket {names.sagemaker_bucket} does not exist yet: run the model step first.",
-                       "MissingBucket")
+        raise LabError(_("Bucket {bucket} does not exist yet: run the model step first.").format(
+            bucket=names.sagemaker_bucket), "MissingBucket")
     claim(ctx.svc, bucket)  # MLflow uploads into it: never into another student's bucket
     return sagemaker.DeploySpec(name=names.endpoint, model_uri=str(local.folder), execution_role_arn=role["Arn"],
                                 bucket=names.sagemaker_bucket, image_url=image_url(ctx, repo["repositoryUri"]),
@@ -222,7 +227,8 @@ def delete_replaced(ctx: LabContext, on_progress: Progress = no_progress) -> lis
     plan = deployment_deletions(ctx.svc, None, tuple(c for c in configs if c.name not in keep),
                                 tuple(m for m in models if m.name not in keep))
     results = apply_sagemaker_deletions(ctx, [d for d in plan if d.allowed], on_progress)
-    return [f"{'config' if r.kind == 'endpoint-config' else r.kind} {r.name}" for r in results if r.status == "done"]
+    kinds = {"endpoint-config": _("config"), "model": _("model")}
+    return [f"{kinds.get(r.kind, r.kind)} {r.name}" for r in results if r.status == "done"]
 
 
 # ---- what the page shows --------------------------------------------------------------------------

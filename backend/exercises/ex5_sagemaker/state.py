@@ -14,6 +14,7 @@ from ...artifacts import FEATURES, SAMPLE_RECORD
 from ...classview import StudentView
 from ...config import COURSE_BUCKET
 from ...errors import LabError
+from ...i18n import N_, _
 from ...lab import UNSEEN, LabContext, Option, Unseen
 from ...names import MLFLOW_ID_LENGTH, LabNames
 from ...ownership import Seen
@@ -33,10 +34,10 @@ TOLERANCE = 1e-4  # endpoint and local model run the same pipeline: only float n
 # The instance types offered: those the project's price table knows.
 INSTANCE_TYPES = tuple(sorted({t for table in prices.SAGEMAKER_USD_PER_HOUR.values() for t in table}))
 
-USE_LAB_ROLE = Option("use_lab_role", "Use LabRole (AWS Academy learner labs cannot create roles)", False,
-                      "Deploy with the learner lab's existing LabRole instead of creating sagemaker-<name>-role.")
-INSTANCE = Option("instance_type", "Instance type", INSTANCE_TYPE,
-                  "The endpoint's instance: it bills by the hour while the endpoint exists.", INSTANCE_TYPES)
+USE_LAB_ROLE = Option("use_lab_role", N_("Use LabRole (AWS Academy learner labs cannot create roles)"), False,
+                      N_("Deploy with the learner lab's existing LabRole instead of creating sagemaker-<name>-role."))
+INSTANCE = Option("instance_type", N_("Instance type"), INSTANCE_TYPE,
+                  N_("The endpoint's instance: it bills by the hour while the endpoint exists."), INSTANCE_TYPES)
 OPTIONS = (USE_LAB_ROLE, INSTANCE)
 
 
@@ -137,7 +138,7 @@ def mlflow_version() -> str:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
-    raise LabError("MLflow is not installed: `pip install -r requirements.txt`.", "NoMlflow")
+    raise LabError(_("MLflow is not installed: `pip install -r requirements.txt`."), "NoMlflow")
 
 
 def model_dir(ctx: LabContext) -> Path:
