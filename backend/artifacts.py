@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from backend.config import COURSE_DIR, DATA_DIR, PROJECT_ROOT
+from backend.i18n import _, number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,7 +154,7 @@ def load_adult(split: Literal["train", "test"]) -> pd.DataFrame:
     import pandas as pd
 
     if split not in DATA_FILES:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        raise ValueError(_("split must be 'train' or 'test', not {split}").format(split=repr(split)))
     df = pd.read_csv(
         DATA_FILES[split],
         header=None,
@@ -167,7 +168,8 @@ def load_adult(split: Literal["train", "test"]) -> pd.DataFrame:
     df[LABEL] = df[LABEL].str.rstrip(".")  # adult.test writes "<=50K."
     unexpected = set(df[LABEL].unique()) - set(CLASSES)
     if unexpected:
-        raise ValueError(f"{DATA_FILES[split].name}: unexpected labels {sorted(map(str, unexpected))}")
+        raise ValueError(_("{file}: unexpected labels {labels}")
+                         .format(file=DATA_FILES[split].name, labels=sorted(map(str, unexpected))))
     df = df.astype({c: "int64" for c in NUMERIC_FEATURES} | {c: "str" for c in CATEGORICAL_FEATURES})
     return df[[*FEATURES, LABEL]]
 
@@ -218,7 +220,8 @@ def build_course(
     if not force:
         cached = _cached_report(out_dir, fingerprint, wanted)
         if cached is not None:
-            on_progress(f"Course artifacts in {out_dir} are up to date (fingerprint {fingerprint[:12]}).")
+            on_progress(_("Course artifacts in {folder} are up to date (fingerprint {fingerprint}).")
+                        .format(folder=out_dir, fingerprint=fingerprint[:12]))
             return cached
 
     started = time.monotonic()
@@ -249,7 +252,8 @@ def build_course(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    on_progress(f"Built {len(files)} course artifacts in {out_dir} in {time.monotonic() - started:.1f} s.")
+    on_progress(_("Built {n} course artifacts in {folder} in {seconds} s.")
+                .format(n=len(files), folder=out_dir, seconds=number(time.monotonic() - started, 1)))
     return BuildReport(out_dir=out_dir, built=True, files=files, metrics=metrics)
 
 
@@ -353,40 +357,42 @@ def _build_model_files(tmp: Path, on_progress: Callable[[str], None]) -> dict[st
     import numpy as np
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    on_progress("Loading the UCI Adult data …")
+    on_progress(_("Loading the UCI Adult data …"))
     train, test = load_adult("train"), load_adult("test")
 
-    on_progress(f"Training the model on {len(train):,} rows …")
+    on_progress(_("Training the model on {rows} rows …").format(rows=number(len(train))))
     started = time.monotonic()
     pipe = _make_pipeline().fit(train[list(FEATURES)], train[LABEL])
     if tuple(pipe.classes_) != CLASSES:
-        raise RuntimeError(f"model classes {tuple(pipe.classes_)} differ from {CLASSES}")
+        raise RuntimeError(_("model classes {found} differ from {expected}")
+                           .format(found=tuple(pipe.classes_), expected=CLASSES))
 
     x_test = test[list(FEATURES)]
     proba = pipe.predict_proba(x_test)
     accuracy = float(accuracy_score(test[LABEL], np.asarray(CLASSES)[proba.argmax(axis=1)]))
     auc = float(roc_auc_score(test[LABEL] == CLASSES[1], proba[:, 1]))
-    on_progress(
-        f"Trained in {time.monotonic() - started:.1f} s: test accuracy {accuracy:.4f}, "
-        f"ROC AUC {auc:.4f} on {len(test):,} rows."
-    )
+    on_progress(_("Trained in {seconds} s: test accuracy {accuracy}, ROC AUC {auc} on {rows} rows.").format(
+        seconds=number(time.monotonic() - started, 1), accuracy=number(accuracy, 4), auc=number(auc, 4),
+        rows=number(len(test))))
 
-    on_progress("Exporting model.onnx …")
+    on_progress(_("Exporting model.onnx …"))
     onnx_bytes, model_version = _to_onnx(pipe)
-    on_progress(f"model.onnx: {len(onnx_bytes):,} bytes, model_version {model_version}.")
+    on_progress(_("model.onnx: {size} bytes, model_version {version}.")
+                .format(size=number(len(onnx_bytes)), version=model_version))
     (tmp / MODEL_ONNX).write_bytes(onnx_bytes)
     onnx_diff = float(np.abs(_onnx_proba(tmp / MODEL_ONNX, x_test) - proba).max())
     if onnx_diff > 1e-4:  # a converter regression must fail the build, not ship a different model
-        raise RuntimeError(f"model.onnx disagrees with scikit-learn by {onnx_diff:.2e}")
+        raise RuntimeError(_("model.onnx disagrees with scikit-learn by {difference}")
+                           .format(difference=f"{onnx_diff:.2e}"))
 
-    on_progress("Writing input_batch.csv and adult_batch.csv …")
+    on_progress(_("Writing input_batch.csv and adult_batch.csv …"))
     sample = test.sample(n=N_INPUT_BATCH + N_ADULT_BATCH, random_state=SEED)
     input_batch = sample.iloc[:N_INPUT_BATCH].sort_index()[list(FEATURES)]
     adult_batch = sample.iloc[N_INPUT_BATCH:].sort_index()[[*FEATURES, LABEL]]
     input_batch.to_csv(tmp / INPUT_BATCH, index=False, na_rep="", lineterminator="\n")
     adult_batch.to_csv(tmp / ADULT_BATCH, index=False, na_rep="", lineterminator="\n")
 
-    on_progress("Saving the MLflow model …")
+    on_progress(_("Saving the MLflow model …"))
     _save_mlflow_zip(pipe, train[list(FEATURES)], input_batch.head(5), tmp / MLFLOW_ZIP)
 
     metrics = {
@@ -556,7 +562,8 @@ def _build_layers(tmp: Path, on_progress: Callable[[str], None]) -> None:
     from lambda_code.build_layer import build_layer
 
     for name, platform in LAYER_FILES.items():
-        on_progress(f"Building the Lambda layer {name} ({platform}) …")
+        on_progress(_("Building the Lambda layer {name} ({platform}) …").format(name=name, platform=platform))
         build_layer(tmp / name, platform)
         if not (tmp / name).is_file():
-            raise RuntimeError(f"build_layer({platform!r}) did not write {name}")
+            raise RuntimeError(_("build_layer({platform}) did not write {name}").format(platform=repr(platform),
+                                                                                          name=name))

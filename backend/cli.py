@@ -12,17 +12,20 @@ from .aws import Target
 from .cli_format import format_overview, format_plan, format_results
 from .config import COURSE_DIR, DEFAULT_REGION, DEFAULT_SANDBOX_PORT
 from .errors import LabError, explain
+from .i18n import N_, _, ngettext, number
 from .logconfig import setup_logging
 from .local_model import BadInput
 from .names import InvalidServiceName
 
 EXIT_OK, EXIT_CHECKS_FAILED, EXIT_USAGE, EXIT_AWS = 0, 1, 2, 3
-EXIT_CODES = """\
+EXIT_CODES = N_("""\
 exit codes:
   0  ok
   1  checks failed (lab check)
   2  usage error (unknown exercise, step or option, no service name)
-  3  AWS or sandbox error (one line on stderr says what to do)"""
+  3  AWS or sandbox error (one line on stderr says what to do)""")
+# What a step would do, in `lab run --plan` (the values are PlannedStep.action).
+PLAN_ACTIONS = {"create": N_("create"), "update": N_("update"), "none": N_("none"), "refuse": N_("refuse")}
 
 
 class UsageError(Exception):
@@ -72,7 +75,7 @@ def cmd_sandbox(args: argparse.Namespace, out: Out) -> int:
 
     build_course(Path(args.course_dir), on_progress=out.progress)
     serve_forever(port=args.port, course_dir=Path(args.course_dir),
-                  on_ready=lambda url: out.progress(f"Sandbox ready at {url} (Ctrl-C stops it)"))
+                  on_ready=lambda url: out.progress(_("Sandbox ready at {url} (Ctrl-C stops it)").format(url=url)))
     return 0
 
 
@@ -81,10 +84,11 @@ def cmd_sandbox_reset(args: argparse.Namespace, out: Out) -> int:
 
     target = target_from_args(args)
     if not target.is_sandbox:
-        raise UsageError("sandbox-reset wipes the sandbox; it never runs against a real account.")
+        raise UsageError(_("sandbox-reset wipes the sandbox; it never runs against a real account."))
     result = reset_sandbox(target, Path(args.course_dir), on_progress=out.progress)
-    out.result(result, f"The sandbox at {target.endpoint_url} is empty again; the course bucket holds "
-                       f"{len(result['files'])} files.")
+    out.result(result, ngettext("The sandbox at {url} is empty again; the course bucket holds {n} file.",
+                                "The sandbox at {url} is empty again; the course bucket holds {n} files.",
+                                len(result["files"])).format(url=target.endpoint_url, n=len(result["files"])))
     return EXIT_OK
 
 
@@ -92,8 +96,9 @@ def cmd_course_build(args: argparse.Namespace, out: Out) -> int:
     from .artifacts import build_course
 
     report = build_course(Path(args.course_dir), on_progress=out.progress, force=args.force)
-    state = "built" if report.built else "up to date (nothing to do)"
-    out.result(report, f"Course artifacts in {report.out_dir}: {state}. Metrics: {report.metrics}")
+    state = _("built") if report.built else _("up to date (nothing to do)")
+    out.result(report, _("Course artifacts in {folder}: {state}. Metrics: {metrics}")
+               .format(folder=report.out_dir, state=state, metrics=report.metrics))
     return 0
 
 
@@ -102,17 +107,19 @@ def cmd_course_publish(args: argparse.Namespace, out: Out) -> int:
 
     ctx_target = target_from_args(args)
     result = publish_course(ctx_target, args.bucket, Path(args.course_dir), on_progress=out.progress)
-    out.result(result, f"Published {len(result['files'])} files to s3://{args.bucket}.")
+    out.result(result, ngettext("Published {n} file to s3://{bucket}.", "Published {n} files to s3://{bucket}.",
+                                len(result["files"])).format(n=len(result["files"]), bucket=args.bucket))
     return 0
 
 
 def format_checks(number: int, title: str, results) -> str:
-    """Return one exercise's check results as text lines (PASS / FAIL with the hint)."""
-    lines = [f"Exercise {number}: {title}"]
+    """Return one exercise's check results as text lines (PASS / FAIL with the hint), in the current language."""
+    lines = [_("Exercise {number}: {title}").format(number=number, title=_(title))]
+    passed, failed = _("PASS"), _("FAIL")
     for r in results:
-        lines.append(f"  [{'PASS' if r.passed else 'FAIL'}] {r.title}: {r.observed}")
+        lines.append(f"  [{passed if r.passed else failed}] {r.title}: {r.observed}")
         if not r.passed and r.hint:
-            lines.append(f"         hint: {r.hint}")
+            lines.append("         " + _("hint: {hint}").format(hint=r.hint))
     return "\n".join(lines)
 
 
@@ -124,7 +131,7 @@ def _svc(args: argparse.Namespace) -> str:
 
     svc = saved_svc()
     if svc is None:
-        raise UsageError("no service name: pass --svc NAME or save one on the dashboard's Setup page")
+        raise UsageError(_("no service name: pass --svc NAME or save one on the dashboard's Setup page"))
     return svc
 
 
@@ -138,7 +145,7 @@ def _ctx(args: argparse.Namespace, exercise=None):
         except ValueError as err:
             raise UsageError(str(err)) from None
     elif getattr(args, "option", None):
-        raise UsageError("--option needs an exercise number")
+        raise UsageError(_("--option needs an exercise number"))
     return LabContext.create(target_from_args(args), _svc(args), **options)
 
 
@@ -171,16 +178,19 @@ def cmd_lab_run(args: argparse.Namespace, out: Out) -> int:
         raise UsageError(err.args[0]) from None
     if args.plan:  # a real dry run: one read of the account, nothing written
         planned = plan(ctx, exercise, steps)
+        words = {action: _(word) for action, word in PLAN_ACTIONS.items()}
+        width = max(map(len, words.values()))
         out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
                     "plan": [p.to_dict() for p in planned]},
-                   "\n".join(f"[{i}/{len(planned)}] {p.action:>6}  {p.title}: {p.reason}"
-                             for i, p in enumerate(planned, 1)) + "\nDry run: nothing was changed.")
+                   "\n".join(f"[{i}/{len(planned)}] {words.get(p.action, p.action):>{width}}  {p.title}: {p.reason}"
+                             for i, p in enumerate(planned, 1)) + "\n" + _("Dry run: nothing was changed."))
         return 0
     with exclusive(ctx, exercise.number):
         results = apply(ctx, steps, on_progress=out.progress)
     out.result({"exercise": exercise.number, "svc": ctx.svc, "target": ctx.aws.target.describe(),
                 "steps": [r.to_dict() for r in results]},
-               f"Exercise {exercise.number} ({exercise.title}): {len(results)} step(s) done.")
+               ngettext("Exercise {number} ({title}): {n} step done.", "Exercise {number} ({title}): {n} steps done.",
+                        len(results)).format(number=exercise.number, title=_(exercise.title), n=len(results)))
     return 0
 
 
@@ -199,7 +209,9 @@ def cmd_lab_check(args: argparse.Namespace, out: Out) -> int:
             out.progress(format_checks(number, exercise.title, results))
     total = sum(len(e["checks"]) for e in report)
     out.result({"svc": ctx.svc, "passed": total - failed, "failed": failed, "exercises": report},
-               f"{failed} of {total} checks failed." if failed else f"All {total} checks passed.")
+               # English says "1 of 5 checks failed."; Italian agrees with the number that failed.
+               ngettext("{failed} of {total} checks failed.", "{failed} of {total} checks failed.", failed)
+               .format(failed=failed, total=total) if failed else _("All {total} checks passed.").format(total=total))
     return EXIT_CHECKS_FAILED if failed else EXIT_OK
 
 
@@ -212,7 +224,7 @@ def cmd_lab_teardown(args: argparse.Namespace, out: Out) -> int:
     everything = [d for n in numbers for d in plans[n]]
     if not args.yes:
         out.result({"dry_run": True, "svc": ctx.svc, "target": ctx.aws.target.describe(), "plan": everything},
-                   format_plan(everything) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
+                   format_plan(everything) + "\n" + _("Dry run: nothing was deleted. Add --yes to carry it out."))
         return EXIT_OK
     results = []
     for n in numbers:
@@ -220,7 +232,7 @@ def cmd_lab_teardown(args: argparse.Namespace, out: Out) -> int:
     out.result({"dry_run": False, "svc": ctx.svc, "target": ctx.aws.target.describe(), "results": results},
                format_results(results))
     if any(r.status == "failed" for r in results):
-        raise LabError("some resources could not be removed (see above)", "TeardownFailed")
+        raise LabError(_("some resources could not be removed (see above)"), "TeardownFailed")
     return EXIT_OK
 
 
@@ -232,23 +244,25 @@ def cmd_predict(args: argparse.Namespace, out: Out) -> int:
         try:
             records = json.loads(args.record)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--record is not valid JSON: {exc}") from exc
+            raise UsageError(_("--record is not valid JSON: {error}").format(error=exc)) from exc
     else:
         path = Path(args.csv)
         if not path.exists():
-            raise UsageError(f"{path}: no such file.")
+            raise UsageError(_("{path}: no such file.").format(path=path))
         records = records_from_csv(path.read_bytes(), path.name)
     ctx = _ctx(args)
     result = predict(ctx, args.target, records, on_progress=out.progress)
     rows = [{"label": p.label, "probability": round(p.probability, 6)} for p in result.predictions]
     positive = sum(p.label == ">50K" for p in result.predictions)
-    summary = (f"{args.target}: {len(rows)} prediction(s) in {result.seconds * 1000:.0f} ms"
-               + (f" ({result.detail})" if result.detail else "") + f"; {positive} predicted >50K.")
+    summary = (ngettext("{target}: {n} prediction in {ms} ms", "{target}: {n} predictions in {ms} ms", len(rows))
+               .format(target=args.target, n=number(len(rows)), ms=number(round(result.seconds * 1000)))
+               + (f" ({result.detail})" if result.detail else "")
+               + "; " + _("{positive} predicted >50K.").format(positive=number(positive)))
     if not out.as_json:
         for row in rows[:20]:
-            print(f"{row['label']:>6}  {row['probability']:.4f}")
+            print(f"{row['label']:>6}  {number(row['probability'], 4)}")
         if len(rows) > 20:
-            print(f"… {len(rows) - 20} more")
+            print(_("… {n} more").format(n=number(len(rows) - 20)))
     out.result({"target": args.target, "seconds": result.seconds, "detail": result.detail,
                 "predictions": rows}, summary)
     return 0
@@ -271,12 +285,12 @@ def cmd_monitor_cleanup(args: argparse.Namespace, out: Out) -> int:
     plan = monitor.cleanup_plan(aws, args.student)
     if not args.yes:
         out.result({"dry_run": True, "plan": plan},
-                   format_plan(plan) + "\nDry run: nothing was deleted. Add --yes to carry it out.")
+                   format_plan(plan) + "\n" + _("Dry run: nothing was deleted. Add --yes to carry it out."))
         return 0
     results = monitor.apply_cleanup(aws, plan, out.progress)
     out.result({"dry_run": False, "results": results}, format_results(results))
     if any(r.status == "failed" for r in results):
-        raise LabError("some resources could not be removed (see above)", "CleanupFailed")
+        raise LabError(_("some resources could not be removed (see above)"), "CleanupFailed")
     return 0
 
 
@@ -286,9 +300,11 @@ def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
 
     target = target_from_args(args)
     if not target.is_sandbox:
-        raise UsageError("seed-class fills the sandbox with a demo class; it never runs against a real account.")
+        raise UsageError(_("seed-class fills the sandbox with a demo class; it never runs against a real account."))
     students = monitor.seed_class(Aws(target), args.students, out.progress)
-    out.result({"students": students}, f"Seeded {len(students)} students ({students[0]} … {students[-1]}).")
+    out.result({"students": students}, ngettext("Seeded {n} student ({first} … {last}).",
+                                                "Seeded {n} students ({first} … {last}).", len(students))
+               .format(n=len(students), first=students[0], last=students[-1]))
     return 0
 
 
@@ -296,79 +312,83 @@ def cmd_monitor_seed(args: argparse.Namespace, out: Out) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print one JSON document (accepted anywhere)")
+    common.add_argument("--json", action="store_true", help=_("print one JSON document (accepted anywhere)"))
     common.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log what happens (-vv: more), with timestamps, on stderr (accepted anywhere)")
-    common.add_argument("--aws", action="store_true", help="use a real AWS account (default: the sandbox)")
-    common.add_argument("--profile", help="AWS profile (implies --aws)")
-    common.add_argument("--region", help=f"AWS region (default {DEFAULT_REGION} or the profile's)")
-    common.add_argument("--endpoint-url", help="sandbox endpoint (default $AWS_ENDPOINT_URL or http://127.0.0.1:4566)")
+                        help=_("log what happens (-vv: more), with timestamps, on stderr (accepted anywhere)"))
+    common.add_argument("--aws", action="store_true", help=_("use a real AWS account (default: the sandbox)"))
+    common.add_argument("--profile", help=_("AWS profile (implies --aws)"))
+    common.add_argument("--region",
+                        help=_("AWS region (default {region} or the profile's)").format(region=DEFAULT_REGION))
+    common.add_argument("--endpoint-url",
+                        help=_("sandbox endpoint (default $AWS_ENDPOINT_URL or http://127.0.0.1:4566)"))
 
-    parser = argparse.ArgumentParser(prog="mlops-lab", description="MLOps-on-AWS lab: sandbox, course, lab. "
-                                     "(Also: python -m backend.)", epilog=EXIT_CODES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="mlops-lab",
+                                     description=_("MLOps-on-AWS lab: sandbox, course, lab. (Also: python -m backend.)"),
+                                     epilog=_(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("sandbox", parents=[common], help="run the embedded local AWS in the foreground")
+    p = sub.add_parser("sandbox", parents=[common], help=_("run the embedded local AWS in the foreground"))
     p.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     p.add_argument("--course-dir", default=str(COURSE_DIR))
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("sandbox-reset", parents=[common],
-                       help="forget everything in the running sandbox and seed the course bucket again")
+                       help=_("forget everything in the running sandbox and seed the course bucket again"))
     p.add_argument("--course-dir", default=str(COURSE_DIR))
     p.set_defaults(func=cmd_sandbox_reset)
 
-    course = sub.add_parser("course", help="course artifacts").add_subparsers(dest="course_command", required=True)
-    p = course.add_parser("build", parents=[common], help="build the course artifacts (cached)")
-    p.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    course = sub.add_parser("course", help=_("course artifacts")).add_subparsers(dest="course_command", required=True)
+    p = course.add_parser("build", parents=[common], help=_("build the course artifacts (cached)"))
+    p.add_argument("--force", action="store_true", help=_("rebuild even if up to date"))
     p.add_argument("--course-dir", default=str(COURSE_DIR))
     p.set_defaults(func=cmd_course_build)
-    p = course.add_parser("publish", parents=[common], help="put the course artifacts in a bucket")
+    p = course.add_parser("publish", parents=[common], help=_("put the course artifacts in a bucket"))
     p.add_argument("--bucket", required=True)
     p.add_argument("--course-dir", default=str(COURSE_DIR))
     p.set_defaults(func=cmd_course_publish)
 
-    lab = sub.add_parser("lab", help="run, check or undo the exercises").add_subparsers(dest="lab_command", required=True)
-    p = lab.add_parser("run", parents=[common], help="run an exercise's steps")
+    lab = sub.add_parser("lab", help=_("run, check or undo the exercises")).add_subparsers(dest="lab_command",
+                                                                                           required=True)
+    p = lab.add_parser("run", parents=[common], help=_("run an exercise's steps"))
     p.add_argument("exercise", type=int)
-    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
-    p.add_argument("--step", help="run only this step id")
+    p.add_argument("--svc", help=_("your service name (default: the one saved in Setup)"))
+    p.add_argument("--step", help=_("run only this step id"))
     p.add_argument("--plan", action="store_true",
-                   help="dry run: what each step would do now (create/update/none, why, its code); change nothing")
-    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
+                   help=_("dry run: what each step would do now (create/update/none, why, its code); change nothing"))
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help=_("an exercise option (repeatable)"))
     p.set_defaults(func=cmd_lab_run)
-    p = lab.add_parser("check", parents=[common], help="check my progress")
+    p = lab.add_parser("check", parents=[common], help=_("check my progress"))
     p.add_argument("exercise", type=int, nargs="?")
-    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
-    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
+    p.add_argument("--svc", help=_("your service name (default: the one saved in Setup)"))
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help=_("an exercise option (repeatable)"))
     p.set_defaults(func=cmd_lab_check)
     p = lab.add_parser("teardown", parents=[common],
-                       help="list what the lab created for you (dry run); remove it with --yes")
+                       help=_("list what the lab created for you (dry run); remove it with --yes"))
     p.add_argument("exercise", type=int, nargs="?")
-    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
-    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="an exercise option (repeatable)")
-    p.add_argument("--yes", action="store_true", help="carry it out (default: dry run)")
+    p.add_argument("--svc", help=_("your service name (default: the one saved in Setup)"))
+    p.add_argument("--option", action="append", metavar="NAME=VALUE", help=_("an exercise option (repeatable)"))
+    p.add_argument("--yes", action="store_true", help=_("carry it out (default: dry run)"))
     p.set_defaults(func=cmd_lab_teardown)
-    p = sub.add_parser("monitor", parents=[common], help="class overview (instructors)")
-    p.add_argument("--stuck-after", type=float, default=30.0, help="minutes without progress that count as stuck")
+    p = sub.add_parser("monitor", parents=[common], help=_("class overview (instructors)"))
+    p.add_argument("--stuck-after", type=float, default=30.0,
+                   help=_("minutes without progress that count as stuck"))
     p.set_defaults(func=cmd_monitor)
     monitor = p.add_subparsers(dest="monitor_command")
-    q = monitor.add_parser("cleanup", parents=[common], help="remove one student's tagged resources")
+    q = monitor.add_parser("cleanup", parents=[common], help=_("remove one student's tagged resources"))
     q.add_argument("--student", required=True)
-    q.add_argument("--yes", action="store_true", help="carry it out (default: dry run)")
+    q.add_argument("--yes", action="store_true", help=_("carry it out (default: dry run)"))
     q.set_defaults(func=cmd_monitor_cleanup)
-    q = monitor.add_parser("seed-class", parents=[common], help="fill the sandbox with a demo class")
+    q = monitor.add_parser("seed-class", parents=[common], help=_("fill the sandbox with a demo class"))
     q.add_argument("--students", type=int, default=30)
     q.set_defaults(func=cmd_monitor_seed)
 
-    p = sub.add_parser("predict", parents=[common], help="score records on a deployment of the model")
+    p = sub.add_parser("predict", parents=[common], help=_("score records on a deployment of the model"))
     p.add_argument("--target", choices=["local", "lambda", "ec2", "sagemaker"], default="local")
-    p.add_argument("--svc", help="your service name (default: the one saved in Setup)")
+    p.add_argument("--svc", help=_("your service name (default: the one saved in Setup)"))
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--record", help="a JSON object (or list) with the 12 features")
-    source.add_argument("--csv", help="a CSV file with the 12 feature columns")
+    source.add_argument("--record", help=_("a JSON object (or list) with the 12 features"))
+    source.add_argument("--csv", help=_("a CSV file with the 12 feature columns"))
     p.set_defaults(func=cmd_predict)
     return parser
 
@@ -403,12 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (UsageError, InvalidServiceName, BadInput) as exc:  # what the command line said is wrong
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc.args[0] if exc.args else exc), file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # the boundary: one line, never a traceback
         endpoint = None
         if not (getattr(args, "aws", False) or getattr(args, "profile", None)):
             endpoint = Target.sandbox(endpoint_url=getattr(args, "endpoint_url", None)).endpoint_url
         err: LabError = explain(exc, endpoint)
-        print(f"error: {err.message}", file=sys.stderr)
+        print(_("error: {message}").format(message=err.message), file=sys.stderr)
         return EXIT_AWS

@@ -7,6 +7,7 @@ from typing import Any
 from .aws import Aws, Target
 from .config import COURSE_FILES
 from .errors import LabError
+from .i18n import _, number
 from .lab import Progress, no_progress
 from . import s3
 
@@ -26,14 +27,16 @@ def publish_course(target: Target, bucket: str, course_dir: Path, on_progress: P
         sources = {n: course_dir / n for n in COURSE_FILES if (course_dir / n).exists()}
     missing = [n for n in COURSE_FILES if n not in sources]
     if missing:
-        raise LabError(f"Course files missing in {course_dir}: {', '.join(missing)}. "
-                       "Run `python -m backend course build` first.", "MissingArtifacts")
+        raise LabError(_("Course files missing in {folder}: {files}. Run `python -m backend course build` first.")
+                       .format(folder=course_dir, files=", ".join(missing)), "MissingArtifacts")
     aws = Aws(target)
     result = s3.ensure_bucket(aws, bucket, tags=COURSE_TAGS, block_public_access=True)
-    on_progress(("Created" if result.created else "Using") + f" bucket {bucket} ({result.region})")
+    on_progress((_("Created bucket {bucket} ({region})") if result.created else _("Using bucket {bucket} ({region})"))
+                .format(bucket=bucket, region=result.region))
     files = []
     for name in COURSE_FILES:
         up = s3.upload_file(aws, bucket, name, sources[name])
-        on_progress(f"{'uploaded' if up.created else 'unchanged'}: {name} ({up.size:,} bytes)")
+        on_progress((_("uploaded: {name} ({size} bytes)") if up.created else _("unchanged: {name} ({size} bytes)"))
+                    .format(name=name, size=number(up.size)))
         files.append({"key": name, "size": up.size, "uploaded": up.created})
     return {"bucket": bucket, "region": result.region, "files": files}

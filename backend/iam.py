@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .errors import LabError, error_code, is_not_found
+from .i18n import _
 from .names import tag_list
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,11 @@ def learner_lab_role(aws: Aws, service: str) -> dict[str, Any]:
     """Return the learner lab's LabRole, or raise LabError if the account has none or `service` may not assume it."""
     role = get_role(aws, LAB_ROLE)
     if role is None:
-        raise LabError(f"This account has no {LAB_ROLE}: untick 'Use LabRole' to create the lab's own role.",
-                       "NoLabRole")
+        raise LabError(_("This account has no {role}: untick 'Use LabRole' to create the lab's own role.")
+                       .format(role=LAB_ROLE), "NoLabRole")
     if not role_trusts(role, service):
-        raise LabError(f"{LAB_ROLE} does not trust {service}: the service could not use it.", "RoleNotTrusted")
+        raise LabError(_("{role} does not trust {service}: the service could not use it.")
+                       .format(role=LAB_ROLE, service=service), "RoleNotTrusted")
     return role
 
 

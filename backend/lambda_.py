@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .errors import LabError, error_code, is_not_found
+from .i18n import _, number
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ def ensure_function(aws: Aws, spec: FunctionSpec, sleep: Callable[[float], None]
                 role_not_ready = code == "InvalidParameterValueException" and "role" in str(err).lower()
                 if not role_not_ready or attempt == CREATE_ATTEMPTS:
                     raise
-                on_progress(f"The new role is not usable by Lambda yet (IAM propagation); retrying ({attempt})…")
+                on_progress(_("The new role is not usable by Lambda yet (IAM propagation); retrying ({attempt})…")
+                            .format(attempt=attempt))
                 sleep(CREATE_DELAY_S)
         if current is None:
             client.get_waiter("function_active_v2").wait(FunctionName=spec.name)
@@ -209,8 +211,9 @@ def ensure_layer(aws: Aws, name: str, zip_bytes: bytes, runtime: str, architectu
         via_s3 = len(zip_bytes) > DIRECT_UPLOAD_LIMIT
         if via_s3:
             if staging is None:
-                raise LabError(f"The layer zip is {len(zip_bytes) / 2**20:.0f} MB, over the 50 MB direct upload "
-                               "limit, and no bucket was given to stage it.", "LayerTooLarge")
+                raise LabError(_("The layer zip is {size} MB, over the 50 MB direct upload limit, and no bucket "
+                                 "was given to stage it.").format(size=number(round(len(zip_bytes) / 2**20))),
+                               "LayerTooLarge")
             aws.client("s3").put_object(Bucket=staging[0], Key=staging[1], Body=zip_bytes)
             content = {"S3Bucket": staging[0], "S3Key": staging[1]}
         else:

@@ -15,6 +15,7 @@ from typing import Any
 from .artifacts import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, load_onnx_metadata, onnx_feeds
 from .config import COURSE_DIR
 from .errors import LabError
+from .i18n import _, number
 from .prediction import Prediction
 
 MODEL_PATH = COURSE_DIR / "model.onnx"
@@ -32,39 +33,48 @@ def _number(value: Any, where: str, field: str) -> int | None:
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None  # missing: the model fills it with the training median
     if isinstance(value, bool):
-        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.")
+        raise BadInput(_not_whole(where, field, value))
     try:
-        number = float(value)
+        whole = float(value)
     except (TypeError, ValueError):
-        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.") from None
-    if not number.is_integer():
-        raise BadInput(f"{where}, field {field!r}: expected a whole number, got {value!r}.")
-    return int(number)
+        raise BadInput(_not_whole(where, field, value)) from None
+    if not whole.is_integer():
+        raise BadInput(_not_whole(where, field, value))
+    return int(whole)
 
 
-def validate_records(records: Any, source: str = "input") -> list[dict[str, Any]]:
+def _not_whole(where: str, field: str, value: Any) -> str:
+    return _("{where}, field {field}: expected a whole number, got {value}.").format(
+        where=where, field=repr(field), value=repr(value))
+
+
+def validate_records(records: Any, source: str | None = None) -> list[dict[str, Any]]:
     """Return records with the 12 features checked and typed; raise BadInput naming the record and field."""
+    source = source or _("input")
     if isinstance(records, dict):
         records = [records]
     if not isinstance(records, list) or not records:
-        raise BadInput(f"{source}: expected a record (a JSON object) or a non-empty list of them.")
+        raise BadInput(_("{source}: expected a record (a JSON object) or a non-empty list of them.").format(source=source))
     if len(records) > MAX_RECORDS:
-        raise BadInput(f"{source}: {len(records):,} records; at most {MAX_RECORDS:,} at a time.")
+        raise BadInput(_("{source}: {n} records; at most {max} at a time.")
+                       .format(source=source, n=number(len(records)), max=number(MAX_RECORDS)))
     clean = []
     for i, record in enumerate(records, 1):
-        where = f"{source} record {i}" if len(records) > 1 else source
+        where = _("{source} record {i}").format(source=source, i=i) if len(records) > 1 else source
         if not isinstance(record, dict):
-            raise BadInput(f"{where}: expected a JSON object with the 12 features, got {type(record).__name__}.")
+            raise BadInput(_("{where}: expected a JSON object with the 12 features, got {type}.")
+                           .format(where=where, type=type(record).__name__))
         missing = [f for f in FEATURES if f not in record]
         if missing:
-            raise BadInput(f"{where}: missing field(s) {', '.join(missing)}.")
+            raise BadInput(_("{where}: missing field(s) {fields}.").format(where=where, fields=", ".join(missing)))
         row: dict[str, Any] = {}
         for field in NUMERIC_FEATURES:
             row[field] = _number(record[field], where, field)
         for field in CATEGORICAL_FEATURES:
             value = record[field]
             if value is not None and not isinstance(value, str):
-                raise BadInput(f"{where}, field {field!r}: expected text, got {value!r}.")
+                raise BadInput(_("{where}, field {field}: expected text, got {value}.")
+                               .format(where=where, field=repr(field), value=repr(value)))
             row[field] = (value or "").strip()
         clean.append({f: row[f] for f in FEATURES})
     return clean
@@ -75,26 +85,28 @@ def records_from_csv(data: bytes, name: str = "CSV") -> list[dict[str, Any]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{name}: not UTF-8 text (byte {exc.start}).") from None
+        raise BadInput(_("{name}: not UTF-8 text (byte {byte}).").format(name=name, byte=exc.start)) from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
-        raise BadInput(f"{name}: the file is empty.")
+        raise BadInput(_("{name}: the file is empty.").format(name=name))
     columns = [h.strip() for h in header]
     missing = [f for f in FEATURES if f not in columns]
     if missing:
-        raise BadInput(f"{name}, line 1 (header): missing column(s) {', '.join(missing)}.")
+        raise BadInput(_("{name}, line 1 (header): missing column(s) {columns}.")
+                       .format(name=name, columns=", ".join(missing)))
     index = {f: columns.index(f) for f in FEATURES}
     records = []
     for line, row in enumerate(reader, 2):
         if not row:
             continue
         if len(row) != len(columns):
-            raise BadInput(f"{name}, line {line}: {len(row)} fields, the header has {len(columns)}.")
+            raise BadInput(_("{name}, line {line}: {fields} fields, the header has {columns}.")
+                           .format(name=name, line=line, fields=len(row), columns=len(columns)))
         record = {f: row[index[f]] for f in FEATURES}
-        records.extend(validate_records([record], f"{name}, line {line}"))
+        records.extend(validate_records([record], _("{name}, line {line}").format(name=name, line=line)))
     if not records:
-        raise BadInput(f"{name}: a header but no rows.")
+        raise BadInput(_("{name}: a header but no rows.").format(name=name))
     return records
 
 
@@ -105,7 +117,8 @@ class LocalModel:
         import onnxruntime as ort
 
         if not Path(path).exists():
-            raise LabError(f"{path} is missing: run `python -m backend course build`.", "MissingModel")
+            raise LabError(_("{path} is missing: run `python -m backend course build`.").format(path=path),
+                           "MissingModel")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .errors import is_not_found
+from .i18n import _
 
 # What the Lambda service itself writes around a function's output (AWS and the sandbox alike).
 _START = re.compile(r"^START RequestId: (\S+)")
@@ -179,17 +180,20 @@ class Invocation:
         report = self.error_report
         if status == "timeout":
             line = next((x for x in report if "Task timed out after" in x), "")
-            return line[line.index("Task timed out"):] if line else "Task timed out."
+            # The runtime's own line stays as Lambda wrote it (students search for it).
+            return line[line.index("Task timed out"):] if line else _("Task timed out.")
         if status == "out-of-memory":
-            size = f" ({self.max_memory_mb} of {self.memory_size_mb} MB)" if self.memory_size_mb else ""
-            return f"Out of memory{size}: the runtime was killed (Runtime.OutOfMemory)."
+            if self.memory_size_mb:
+                return _("Out of memory ({used} of {size} MB): the runtime was killed (Runtime.OutOfMemory).").format(
+                    used=self.max_memory_mb, size=self.memory_size_mb)
+            return _("Out of memory: the runtime was killed (Runtime.OutOfMemory).")
         # The unhandled exception's record ("[ERROR] Type: message", no tabs) says it best; else the first error line.
         record = next((x for x in reversed(report) if x.startswith("[ERROR] ") and not _LOG_RECORD.match(x)), None)
         line = record or (report[0] if report else "")
         if _LOG_RECORD.match(line):
             line = line.split("\t", 3)[3]
         line = re.sub(r"^\[[A-Z]+\]\s*", "", line)
-        return line or (f"Failed ({self.error_type})." if self.error_type else "Failed.")
+        return line or (_("Failed ({error}).").format(error=self.error_type) if self.error_type else _("Failed."))
 
 
 def recent_events(aws: Aws, group: str, since: datetime | None = None, limit: int = 1000) -> list[LogEvent]:

@@ -5,7 +5,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-SVC_RULE = "3–40 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+from .i18n import N_, _
+
+SVC_RULE = N_("3–40 characters: lowercase letters, digits and hyphens, starting and ending with a letter or digit")
 _SVC_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
 
 TAG_COURSE = ("lab:course", "mlops-aws")
@@ -20,7 +22,8 @@ class InvalidServiceName(ValueError):
 def validate_svc(svc: str) -> str:
     """Return the service name if it follows the rule, else raise InvalidServiceName saying why."""
     if not isinstance(svc, str) or not _SVC_RE.match(svc) or "--" in svc:
-        raise InvalidServiceName(f"Invalid service name {svc!r}: use {SVC_RULE} (no double hyphen).")
+        raise InvalidServiceName(_("Invalid service name {svc}: use {rule} (no double hyphen).")
+                                 .format(svc=repr(svc), rule=_(SVC_RULE)))
     return svc
 
 

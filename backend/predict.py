@@ -9,13 +9,15 @@ from typing import Any, Callable
 
 from .artifacts import FEATURES
 from .errors import LabError
+from .i18n import N_, _, number
 from .lab import LabContext, Progress, no_progress
 from .local_model import local_model, validate_records
 from .prediction import Prediction
 
 TARGETS = ("local", "lambda", "ec2", "sagemaker")
-TARGET_TITLES = {"local": "Local model (onnxruntime)", "lambda": "Lambda (exercise 3)",
-                 "ec2": "EC2 API (exercise 4)", "sagemaker": "SageMaker endpoint (exercise 5)"}
+# Shown with _().
+TARGET_TITLES = {"local": N_("Local model (onnxruntime)"), "lambda": N_("Lambda (exercise 3)"),
+                 "ec2": N_("EC2 API (exercise 4)"), "sagemaker": N_("SageMaker endpoint (exercise 5)")}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ def records_to_csv(records: list[dict[str, Any]]) -> bytes:
 
 def _local(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
     model = local_model()
-    return model.predict(records), f"model {model.version}"
+    return model.predict(records), _("model {version}").format(version=model.version)
 
 
 def _lambda(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progress) -> tuple[list[Prediction], str]:
@@ -48,11 +50,12 @@ def _lambda(ctx: LabContext, records: list[dict[str, Any]], on_progress: Progres
     result = run_batch(ctx, records_to_csv(records), key, on_progress)
     where = f"s3://{result['bucket']}/{result['key']}"
     if result["status"] != "ok":
-        raise LabError(f"The Lambda rejected the input ({where}): {result['body'][:300].decode(errors='replace')}",
-                       "FunctionFailed")
+        raise LabError(_("The Lambda rejected the input ({where}): {answer}")
+                       .format(where=where, answer=result["body"][:300].decode(errors="replace")), "FunctionFailed")
     rows = list(csv.DictReader(io.StringIO(result["body"].decode())))
     if len(rows) != len(records):
-        raise LabError(f"The Lambda returned {len(rows)} rows for {len(records)} records ({where}).", "RowMismatch")
+        raise LabError(_("The Lambda returned {rows} rows for {records} records ({where}).")
+                       .format(rows=number(len(rows)), records=number(len(records)), where=where), "RowMismatch")
     return [Prediction(r["prediction"], float(r["probability"])) for r in rows], where
 
 
@@ -75,13 +78,15 @@ _DISPATCH: dict[str, Callable[[LabContext, list[dict[str, Any]], Progress], tupl
 def predict(ctx: LabContext, target: str, records: Any, on_progress: Progress = no_progress) -> PredictResult:
     """Validate records and score them on one target; return the predictions and the round-trip time."""
     if target not in _DISPATCH:
-        raise LabError(f"Unknown target {target!r}: choose one of {', '.join(TARGETS)}.", "UnknownTarget")
+        raise LabError(_("Unknown target {target}: choose one of {targets}.")
+                       .format(target=repr(target), targets=", ".join(TARGETS)), "UnknownTarget")
     clean = validate_records(records)
     start = time.perf_counter()
     try:
         predictions, detail = _DISPATCH[target](ctx, clean, on_progress)
     except ImportError as exc:
-        raise LabError(f"The {target} target is not available in this version ({exc}).", "NotAvailable") from exc
+        raise LabError(_("The {target} target is not available in this version ({error}).")
+                       .format(target=target, error=exc), "NotAvailable") from exc
     return PredictResult(target, predictions, time.perf_counter() - start, detail)
 
 
@@ -89,7 +94,8 @@ def predict(ctx: LabContext, target: str, records: Any, on_progress: Progress = 
 class TargetState:
     target: str
     available: bool
-    reason: str  # what is there, or what to do to make it available
+    reason: str  # what is there, or what to do to make it available (in the current language)
+    identity: str = ""  # what answers, the same in every language: a run is kept only while it still answers
 
 
 def target_states(ctx: LabContext) -> list[TargetState]:
@@ -108,23 +114,25 @@ def target_states(ctx: LabContext) -> list[TargetState]:
 
 def _state(ctx: LabContext, target: str, lambda_) -> TargetState:
     if target == "local":
-        return TargetState(target, True, f"model {local_model().version}")
+        version = local_model().version
+        return TargetState(target, True, _("model {version}").format(version=version), f"model {version}")
     if target == "lambda":
         config = lambda_.get_function(ctx.aws, ctx.names.lambda_function)
-        return (TargetState(target, True, ctx.names.lambda_function) if config
-                else TargetState(target, False, "Deploy it in exercise 3."))
+        return (TargetState(target, True, ctx.names.lambda_function, ctx.names.lambda_function) if config
+                else TargetState(target, False, _("Deploy it in exercise 3.")))
     try:
         if target == "ec2":
             from .exercises import ex4_ec2
             url = ex4_ec2.instance_endpoint(ctx)
-            return (TargetState(target, True, url) if url
-                    else TargetState(target, False, "Deploy it in exercise 4."))
+            return (TargetState(target, True, url, url) if url
+                    else TargetState(target, False, _("Deploy it in exercise 4.")))
         from .exercises import ex5_sagemaker
         status = ex5_sagemaker.endpoint_status(ctx)
-        return (TargetState(target, True, ctx.names.endpoint) if status == "InService"
-                else TargetState(target, False, f"Endpoint {status or 'not deployed'}: deploy it in exercise 5."))
+        return (TargetState(target, True, ctx.names.endpoint, ctx.names.endpoint) if status == "InService"
+                else TargetState(target, False, _("Endpoint {status}: deploy it in exercise 5.")
+                                 .format(status=status or _("not deployed"))))
     except ImportError:
-        return TargetState(target, False, "Not available in this version yet.")
+        return TargetState(target, False, _("Not available in this version yet."))
 
 
 def compare(results: list[PredictResult], tolerance: float = 1e-4) -> list[int]:

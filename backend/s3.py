@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .errors import LabError, aws_error, error_code, is_not_found
+from .i18n import _
 from .names import propose_svc
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ class BucketTaken(LabError):
 
     def __init__(self, bucket: str, suggestion: str) -> None:
         super().__init__(
-            f"The bucket name {bucket!r} is already taken by another AWS account (bucket names are global). "
-            f"Choose another service name, for example {suggestion!r}.", "BucketTaken")
+            _("The bucket name {bucket} is already taken by another AWS account (bucket names are global). "
+              "Choose another service name, for example {suggestion}.").format(bucket=repr(bucket),
+                                                                              suggestion=repr(suggestion)),
+            "BucketTaken")
         self.bucket = bucket
         self.suggestion = suggestion
 

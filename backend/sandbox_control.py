@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from .config import COURSE_BUCKET, PROJECT_ROOT
 from .errors import LabError
+from .i18n import _
 from .lab import Progress, no_progress
 from .logconfig import SANDBOX_LOG
 from .sandbox import sandbox_is_running
@@ -27,21 +28,23 @@ def start_sandbox_process(url: str, on_progress: Progress = no_progress, timeout
         return False
     parsed = urlparse(url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
-        raise LabError(f"Only a local sandbox can be started from here, not {url}.", "NotLocal")
+        raise LabError(_("Only a local sandbox can be started from here, not {url}.").format(url=url), "NotLocal")
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG_FILE, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "backend", "sandbox", "-v", "--port", str(parsed.port or 4566)],
                                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    on_progress(f"Starting the sandbox (log: {LOG_FILE})…")
+    on_progress(_("Starting the sandbox (log: {log})…").format(log=LOG_FILE))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LabError(f"The sandbox stopped at start (exit {proc.returncode}); see {LOG_FILE}.", "SandboxFailed")
+            raise LabError(_("The sandbox stopped at start (exit {code}); see {log}.")
+                           .format(code=proc.returncode, log=LOG_FILE), "SandboxFailed")
         if sandbox_is_running(url):
-            on_progress(f"Sandbox ready at {url}.")
+            on_progress(_("Sandbox ready at {url}.").format(url=url))
             return True
         sleep(0.5)
-    raise LabError(f"The sandbox did not answer within {timeout:.0f} s; see {LOG_FILE}.", "SandboxTimeout")
+    raise LabError(_("The sandbox did not answer within {seconds} s; see {log}.")
+                   .format(seconds=round(timeout), log=LOG_FILE), "SandboxTimeout")
 
 
 def read_log_tail(lines: int = 20) -> str:
@@ -60,13 +63,13 @@ def reset_sandbox(target, course_dir: Path, on_progress: Progress = no_progress)
     from .course import publish_course
 
     if not target.is_sandbox:
-        raise LabError("sandbox-reset wipes the sandbox; it never runs against a real account.", "NotSandbox")
+        raise LabError(_("sandbox-reset wipes the sandbox; it never runs against a real account."), "NotSandbox")
     url = f"{target.endpoint_url}/moto-api/reset"
     request = AWSRequest("POST", url, data=b"")
     SigV4Auth(Aws(target).session.get_credentials(), "moto", target.region).add_auth(request)
-    on_progress("Wiping the sandbox's state…")
+    on_progress(_("Wiping the sandbox's state…"))
     with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b"", headers=dict(request.headers)),
                                 timeout=30):
         pass
-    on_progress("Seeding the course bucket again…")
+    on_progress(_("Seeding the course bucket again…"))
     return publish_course(target, COURSE_BUCKET, course_dir, on_progress)

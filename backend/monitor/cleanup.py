@@ -10,6 +10,7 @@ from datetime import datetime
 
 from ..aws import Aws
 from ..deleter import Deletion, DeletionResult, Progress, apply_deletions, current_tags, deletion, ordered
+from ..i18n import _, number
 from .snapshot import ClassSnapshot, Resource, collect
 
 # The names callers used before the deleter existed.
@@ -50,7 +51,8 @@ def stop_idle_instances_plan(source: ClassSnapshot | Aws, idle_minutes: float = 
             if idle >= idle_minutes:
                 item = deletion(r.seen, r.student, "stop")
                 plan.append(Deletion(item.kind, item.name, item.id, item.student, "stop",
-                                     f"{item.why} Idle for {idle:.0f} min." if item.allowed else item.why,
+                                     _("{why} Idle for {minutes} min.").format(why=item.why, minutes=number(round(idle)))
+                                     if item.allowed else item.why,
                                      item.allowed))
     return plan
 

@@ -8,6 +8,7 @@ from typing import Any
 from .. import ec2, logs, sagemaker
 from ..aws import Aws
 from ..errors import LabError
+from ..i18n import _
 from ..lab import CheckResult, LabContext, run_checks
 from ..names import TAG_STUDENT, InvalidServiceName, LabNames
 from .snapshot import ClassSnapshot, Resource, collect
@@ -40,8 +41,8 @@ def student_detail(aws: Aws, svc: str, snapshot: ClassSnapshot | None = None, er
     try:
         names = LabNames(svc)
     except InvalidServiceName:
-        raise LabError(f"{svc!r} is not a service name: its resources are listed, but no checks can run.",
-                       "NotAStudent") from None
+        raise LabError(_("{svc} is not a service name: its resources are listed, but no checks can run.")
+                       .format(svc=repr(svc)), "NotAStudent") from None
     ctx = LabContext(aws, svc)
     checks = {number: run_checks(ctx, exercise) for number, exercise in sorted(EXERCISES.items())}
     resources = tuple((snapshot or collect(aws)).of(svc))

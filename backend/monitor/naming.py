@@ -9,11 +9,12 @@ import logging
 import re
 from functools import lru_cache
 
+from ..i18n import N_
 from ..names import TAG_COURSE, TAG_EXERCISE, TAG_STUDENT, InvalidServiceName, LabNames, validate_svc
 
 log = logging.getLogger(__name__)
 
-NO_STUDENT = "(no student tag)"
+NO_STUDENT = N_("(no student tag)")  # a value (the student column's key): show it with _()
 _PLACEHOLDER = "svcplaceholder0"  # a valid service name that appears in no lab name by itself
 _SVC = r"(?P<svc>[a-z0-9][a-z0-9-]*?[a-z0-9])"  # lazy: "<endpoint>-config-<id>" keeps the id out of svc
 

@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from ..classview import StudentView
+from ..i18n import N_, _, number
 from ..lab import CheckResult
 from ..names import InvalidServiceName, LabNames
+from ..ownership import kind_label
 from ..prices import PRICES_AS_OF
 from .snapshot import ClassSnapshot, Resource, by_kind
 
@@ -22,17 +24,19 @@ log = logging.getLogger(__name__)
 
 STUCK_AFTER_MIN = 30.0  # no new or changed resource for this long, with an exercise half done
 EXERCISE_NUMBERS = (1, 2, 3, 4, 5)
-EXERCISE_TITLES = {1: "Credentials", 2: "S3", 3: "Lambda", 4: "EC2", 5: "SageMaker"}
+# Shown with _() (only "Credentials" has an Italian word; the services keep their names).
+EXERCISE_TITLES = {1: N_("Credentials"), 2: "S3", 3: "Lambda", 4: "EC2", 5: "SageMaker"}
 
 # What the listings show of each exercise; the exercise's checks decide what that proves, and what
 # needs per-student calls (objects, notifications, logs, HTTP answers) waits for the drill-down.
+# Shown with _(); `monitor --json` keeps them in English.
 SNAPSHOT_CHECKS: dict[int, str] = {
-    1: "the student has resources (so their credentials worked)",
-    2: "bucket data-<svc> (its region and objects: drill-down)",
-    3: "buckets, policy document, role trust and attachments, function configuration, layer, log group "
-       "(public access block, model object, trigger, predictions: drill-down)",
-    4: "key pair, instance state, security group rules (private key file, image, /health, /predict: drill-down)",
-    5: "role trust and attachments, endpoint status (serving image in ECR, invocation: drill-down)",
+    1: N_("the student has resources (so their credentials worked)"),
+    2: N_("bucket data-<svc> (its region and objects: drill-down)"),
+    3: N_("buckets, policy document, role trust and attachments, function configuration, layer, log group "
+          "(public access block, model object, trigger, predictions: drill-down)"),
+    4: N_("key pair, instance state, security group rules (private key file, image, /health, /predict: drill-down)"),
+    5: N_("role trust and attachments, endpoint status (serving image in ECR, invocation: drill-down)"),
 }
 # Plain symbols, not emoji: they render in any font (a machine without an emoji font shows boxes).
 CELL_ICONS = {"done": "●", "started": "◐", "broken": "✗", "todo": "○"}
@@ -186,13 +190,15 @@ def overview(snapshot: ClassSnapshot, stuck_after_min: float = STUCK_AFTER_MIN,
 
 def _evaluate(exercise: int, view: StudentView | None, student: str) -> list[CheckResult]:
     if view is None:
-        return [CheckResult("name", "Service name", None, f"{student!r} is not a service name: drill-down only.")]
+        return [CheckResult("name", _("Service name"), None,
+                            _("{student} is not a service name: drill-down only.").format(student=repr(student)))]
     try:
         return judge(view, exercise)
     except Exception as exc:  # one odd resource must not take the whole class view down
         log.exception("exercise %s could not be judged for %s from the snapshot", exercise, student)
-        return [CheckResult("snapshot", "Judged from the listings", None,
-                            f"Could not judge from the listings ({type(exc).__name__}: {exc}): use the drill-down.")]
+        return [CheckResult("snapshot", _("Judged from the listings"), None,
+                            _("Could not judge from the listings ({error}): use the drill-down.")
+                            .format(error=f"{type(exc).__name__}: {exc}"))]
 
 
 def _student_row(snap: ClassSnapshot, student: str, mine: tuple[Resource, ...], now: datetime,
@@ -201,18 +207,20 @@ def _student_row(snap: ClassSnapshot, student: str, mine: tuple[Resource, ...], 
     cells = {n: _cell(n, _evaluate(n, view, student), mine) for n in EXERCISE_NUMBERS}
     last = max((r.created for r in mine if r.created), default=None)
     idle = (now - last).total_seconds() / 60 if last else None
-    reasons = [f"Exercise {n}: {c.observed}" + (f" {c.hint}" if c.hint else "")
+    # Built in the caller's thread, in its language (the overview is made per page run or CLI call).
+    reasons = [_("Exercise {n}: {observed}").format(n=n, observed=c.observed) + (f" {c.hint}" if c.hint else "")
                for n, cell in cells.items() for c in cell.checks if c.broken]
-    reasons += [f"{r.kind} {r.name} is {r.state}" for r in mine
-                if r.kind in ("function", "endpoint") and r.state.startswith(("Failed", "UpdateFailed"))
+    reasons += [_("{kind} {name} is {state}").format(kind=kind_label(r.kind), name=r.name, state=r.state)
+                for r in mine if r.kind in ("function", "endpoint") and r.state.startswith(("Failed", "UpdateFailed"))
                 and not any(r.name in x for x in reasons)]
     half_done = [n for n, cell in cells.items() if cell.state == "started"]
     if idle is not None and idle > stuck_after_min and half_done:
-        reasons.append(f"No change for {idle:.0f} min with exercise {half_done[-1]} unfinished")
-    hourly, so_far, unpriced = 0.0, 0.0, []
+        reasons.append(_("No change for {minutes} min with exercise {n} unfinished")
+                       .format(minutes=number(round(idle)), n=half_done[-1]))
+    hourly, so_far, unpriced, unknown = 0.0, 0.0, [], _("unknown type")
     for r in mine:
         if r.hourly_usd is None:
-            unpriced.append(f"{r.kind} {r.name} ({r.instance_type or 'unknown type'})")
+            unpriced.append(f"{kind_label(r.kind)} {r.name} ({r.instance_type or unknown})")
         elif r.hourly_usd > 0:
             hourly += r.hourly_usd
             age = r.age(now)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 from .. import ec2, iam, lambda_, s3
 from ..aws import Aws
 from ..errors import LabError, error_code
+from ..i18n import _, ngettext
 from ..names import MLFLOW_ID_LENGTH, LabNames, lab_tags, tag_list, tags_text
 from .snapshot import TAG_SEEDED
 
@@ -172,20 +172,17 @@ def seed_class(aws: Aws, n: int, on_progress: Progress = lambda _: None, prefix:
     Plain boto3 with tags, no real layers or compute; everything seeded carries lab:seeded=true.
     """
     if not aws.target.is_sandbox:
-        raise LabError("seed-class creates demonstration resources: it runs against the sandbox only.", "SandboxOnly")
+        raise LabError(_("seed-class creates demonstration resources: it runs against the sandbox only."),
+                       "SandboxOnly")
     students = seed_students(n, prefix)
     account = aws.account_id()
-    done = 0
-    lock = threading.Lock()
-
-    def one(item: tuple[str, str]) -> str:
-        nonlocal done
-        seed_student(aws, item[0], item[1], account)
-        with lock:
-            done += 1
-            if done % 10 == 0 or done == n:
-                on_progress(f"Seeded {done}/{n} students")
-        return item[0]
-
+    # Progress is reported from this thread, as the students finish: the workers see no language
+    # (a context variable) and a page's status cannot be written from another thread.
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seed") as pool:
-        return list(pool.map(one, students))
+        futures = [pool.submit(seed_student, aws, svc, stage, account) for svc, stage in students]
+        for done, future in enumerate(as_completed(futures), 1):
+            future.result()
+            if done % 10 == 0 or done == n:
+                on_progress(ngettext("Seeded {done}/{n} student", "Seeded {done}/{n} students", n)
+                            .format(done=done, n=n))
+    return [svc for svc, _stage in students]

@@ -173,7 +173,7 @@ _ENDPOINT_CACHE_MAX = 5000
 
 
 def _endpoint_variants(aws: Aws, endpoint: dict[str, Any]) -> dict[str, Any]:
-    key = (aws.target.describe(), endpoint["EndpointArn"], str(endpoint.get("LastModifiedTime")))
+    key = (aws.target.identity(), endpoint["EndpointArn"], str(endpoint.get("LastModifiedTime")))
     with _endpoint_cache_lock:
         if key in _endpoint_cache:
             return _endpoint_cache[key]
