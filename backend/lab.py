@@ -130,7 +130,9 @@ class LabContext:
 
     def folder_note(self) -> str:
         """The first line of every snippet: where to run it."""
-        return f"# {_('Run from your lab folder:')}  cd {self.workdir}"
+        # Babel does not look inside f-strings (Python 3.11): the marked text is a call of its own.
+        note = _("Run from your lab folder:")
+        return f"# {note}  cd {self.workdir}"
 
 
 @dataclass(frozen=True)
@@ -252,9 +254,10 @@ class Exercise(Generic[State]):
         for option in self.options:
             if option.name == name:
                 return option
-        known = ", ".join(o.name for o in self.options) or _("none")
+        if not self.options:
+            raise KeyError(_("exercise {number} has no options").format(number=self.number))
         raise KeyError(_("exercise {number} has no option {name} (options: {known})").format(
-            number=self.number, name=repr(name), known=known))
+            number=self.number, name=repr(name), known=", ".join(o.name for o in self.options)))
 
     def parse_options(self, pairs: list[str]) -> dict[str, Any]:
         """Return {name: value} from CLI 'NAME=VALUE' strings, or raise ValueError saying what is wrong."""

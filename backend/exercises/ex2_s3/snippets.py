@@ -1,4 +1,7 @@
-"""The code each exercise-2 step shows, with the student's values (the same ones the step uses)."""
+"""The code each exercise-2 step shows, with the student's values (the same ones the step uses).
+
+The comments follow the language; their text is marked outside the f-strings (Babel does not look inside one).
+"""
 from __future__ import annotations
 
 from ... import s3
@@ -10,12 +13,13 @@ from .state import UPLOAD_KEY, course_dir
 
 
 def region(ctx: LabContext) -> str:
+    source = _("from `aws configure`, AWS_REGION or the profile")
     return f"""\
 {ctx.folder_note()}
 import boto3
 
 session = boto3.session.Session()
-print(session.region_name)   # -> {ctx.region!r} ({_("from `aws configure`, AWS_REGION or the profile")})
+print(session.region_name)   # -> {ctx.region!r} ({source})
 """
 
 
@@ -36,12 +40,13 @@ for name in {list(COURSE_FILES)!r}:
 def bucket(ctx: LabContext) -> str:
     kwargs = s3.create_bucket_kwargs(ctx.names.data_bucket, ctx.region)
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    outside = _("Outside us-east-1 the region must be named again as LocationConstraint.")
     return f"""\
 {ctx.folder_note()}
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-# {_("Outside us-east-1 the region must be named again as LocationConstraint.")}
+# {outside}
 s3.create_bucket({args})
 s3.get_waiter("bucket_exists").wait(Bucket={ctx.names.data_bucket!r})
 s3.put_bucket_tagging(Bucket={ctx.names.data_bucket!r}, Tagging={{"TagSet": {tag_list(lab_tags(ctx.svc, 2))!r}}})

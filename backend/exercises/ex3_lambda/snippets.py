@@ -4,6 +4,8 @@ Pasted in order, each as a Python script run from the lab folder (after exercise
 course files in `course/`), they rebuild the exercise and its checks pass. The function's sources come
 with this project: the function snippet copies them into `lambda_code/` of the lab folder and zips
 them from there, byte for byte as the step does, so a button pressed afterwards finds nothing to change.
+
+The comments follow the language; their text is marked outside the f-strings (Babel does not look inside one).
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ def buckets(ctx: LabContext) -> str:
     config = (f", CreateBucketConfiguration={create['CreateBucketConfiguration']!r}"
               if "CreateBucketConfiguration" in create else "")
     model = (course_dir(ctx) / MODEL_KEY).relative_to(ctx.workdir).as_posix()
+    tags_note = _("The lab's tags: how your instructor sees it is yours, and how clean-up finds it.")
+    model_note = _comment(_("The model, copied from the course bucket (the same file as the {path} you downloaded "
+                            "in exercise 2).").format(path=model))
     return f"""\
 {ctx.folder_note()}
 import boto3
@@ -53,10 +58,9 @@ s3 = boto3.client("s3", region_name={ctx.region!r})
 for bucket in [{names.model_bucket!r}, {names.input_bucket!r}, {names.output_bucket!r}]:
     s3.create_bucket(Bucket=bucket{config})
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={dict(s3.ALL_PUBLIC_ACCESS_BLOCKED)!r})
-    # {_("The lab's tags: how your instructor sees it is yours, and how clean-up finds it.")}
+    # {tags_note}
     s3.put_bucket_tagging(Bucket=bucket, Tagging={{"TagSet": {tag_list(_tags(ctx))!r}}})
-{_comment(_("The model, copied from the course bucket (the same file as the {path} you downloaded in "
-              "exercise 2).").format(path=model))}
+{model_note}
 s3.copy_object(Bucket={names.model_bucket!r}, Key={MODEL_KEY!r},
                CopySource={{"Bucket": {COURSE_BUCKET!r}, "Key": {MODEL_KEY!r}}})
 """
@@ -64,23 +68,26 @@ s3.copy_object(Bucket={names.model_bucket!r}, Key={MODEL_KEY!r},
 
 def policy(ctx: LabContext) -> str:
     if USE_LAB_ROLE.get(ctx):
+        no_policy = _("With {role} the learner lab sets the function's permissions: no policy of your own.").format(
+            role=LAB_ROLE)
         return f"""\
 {ctx.folder_note()}
 import boto3
 
-# {_("With {role} the learner lab sets the function's permissions: no policy of your own.").format(role=LAB_ROLE)}
+# {no_policy}
 print(boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]["Arn"])
 """
     names = ctx.names
     document = json.dumps(policy_document(names), indent=4)
+    arns_note = _comment(_("The ARNs name the buckets you created (the handout's {handout_input} and "
+                           "{handout_output} do not exist: the function would be denied).").format(
+                               handout_input=names.handout_input_bucket, handout_output=names.handout_output_bucket))
     return f"""\
 {ctx.folder_note()}
 import json
 import boto3
 
-{_comment(_("The ARNs name the buckets you created (the handout's {handout_input} and {handout_output} do not "
-              "exist: the function would be denied).").format(handout_input=names.handout_input_bucket,
-                                                              handout_output=names.handout_output_bucket))}
+{arns_note}
 policy = {document}
 boto3.client("iam").create_policy(
     PolicyName={names.lambda_policy!r}, PolicyDocument=json.dumps(policy),
@@ -92,21 +99,25 @@ boto3.client("iam").create_policy(
 def role(ctx: LabContext) -> str:
     names = ctx.names
     if USE_LAB_ROLE.get(ctx):
+        no_roles = _("AWS Academy learner labs cannot create roles: the function uses the existing {role}.").format(
+            role=LAB_ROLE)
+        must_trust = _("it must trust {service}").format(service=LAMBDA_SERVICE)
         return f"""\
 {ctx.folder_note()}
 import boto3
 
-# {_("AWS Academy learner labs cannot create roles: the function uses the existing {role}.").format(role=LAB_ROLE)}
+# {no_roles}
 role = boto3.client("iam").get_role(RoleName={LAB_ROLE!r})["Role"]
-print(role["Arn"], role["AssumeRolePolicyDocument"])   # {_("it must trust {service}").format(service=LAMBDA_SERVICE)}
+print(role["Arn"], role["AssumeRolePolicyDocument"])   # {must_trust}
 """
+    who_assumes = _("Who may assume the role: the Lambda service, on the function's behalf.")
     return f"""\
 {ctx.folder_note()}
 import json
 import boto3
 
 iam = boto3.client("iam")
-# {_("Who may assume the role: the Lambda service, on the function's behalf.")}
+# {who_assumes}
 trust = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
           "Principal": {{"Service": {LAMBDA_SERVICE!r}}}, "Action": "sts:AssumeRole"}}]}}
 iam.create_role(RoleName={names.lambda_role!r}, AssumeRolePolicyDocument=json.dumps(trust),
@@ -120,17 +131,20 @@ iam.attach_role_policy(RoleName={names.lambda_role!r},
 
 def layer(ctx: LabContext) -> str:
     names = ctx.names
+    direct_limit = _comment(_("Up to {size} MB zipped can be sent directly; a larger zip goes into a bucket of yours "
+                              "first, and Content names it:").format(size=DIRECT_UPLOAD_LIMIT // 2**20))
+    no_tags = _comment(_("Layers cannot carry tags: the lab's tags ride in the description, where clean-up reads "
+                         "them."))
     return f"""\
 {ctx.folder_note()}
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
 layer_zip = s3.get_object(Bucket={COURSE_BUCKET!r}, Key={LAYER_KEY!r})["Body"].read()
-{_comment(_("Up to {size} MB zipped can be sent directly; a larger zip goes into a bucket of yours first, and "
-              "Content names it:").format(size=DIRECT_UPLOAD_LIMIT // 2**20))}
+{direct_limit}
 # s3.put_object(Bucket={names.model_bucket!r}, Key="layers/{LAYER_KEY}", Body=layer_zip)
 # Content={{"S3Bucket": {names.model_bucket!r}, "S3Key": "layers/{LAYER_KEY}"}}
-{_comment(_("Layers cannot carry tags: the lab's tags ride in the description, where clean-up reads them."))}
+{no_tags}
 boto3.client("lambda", region_name={ctx.region!r}).publish_layer_version(
     LayerName={names.lambda_layer!r}, Description={names.lambda_layer_description!r},
     Content={{"ZipFile": layer_zip}}, CompatibleRuntimes=[{RUNTIME!r}], CompatibleArchitectures=["x86_64"])
@@ -140,18 +154,28 @@ boto3.client("lambda", region_name={ctx.region!r}).publish_layer_version(
 def function(ctx: LabContext) -> str:
     names = ctx.names
     files = list(handler_files())
+    code_note = _comment(_("The function's code comes with this project: copy it into your lab folder (read it "
+                           "there: {entry} is the entry point, {reader} reads and scores the CSV).").format(
+                               entry=files[0], reader=files[-1]))
+    zip_note = _comment(_("The files at the zip's root; a fixed date makes the same files the same zip (Lambda's "
+                          "CodeSha256), so deploying them again is seen as no change."))
+    newest = _("the newest version")
+    wait_role = _comment(_('On AWS a role made a moment ago may not be usable yet ("cannot be assumed"): wait ten '
+                           'seconds, run again.'))
+    env_note = _comment(_("Bucket names are configuration, not code: the handler reads them from its environment."),
+                        "    ")
+    group_note = _comment(_("Made before the first run, the function's log group carries the lab's tags (Lambda "
+                            "would make it untagged)."))
     return f"""\
 {ctx.folder_note()}
 import io, os, shutil, zipfile
 import boto3
 
-{_comment(_("The function's code comes with this project: copy it into your lab folder (read it there: {entry} is "
-              "the entry point, {reader} reads and scores the CSV).").format(entry=files[0], reader=files[-1]))}
+{code_note}
 os.makedirs({CODE_FOLDER!r}, exist_ok=True)
 for name in {files!r}:
     shutil.copy(os.path.join({str(HANDLER_DIR)!r}, name), {CODE_FOLDER!r})
-{_comment(_("The files at the zip's root; a fixed date makes the same files the same zip (Lambda's CodeSha256), "
-              "so deploying them again is seen as no change."))}
+{zip_note}
 buffer = io.BytesIO()
 with zipfile.ZipFile(buffer, "w") as z:
     for name in sorted({files!r}):
@@ -163,18 +187,16 @@ with zipfile.ZipFile(buffer, "w") as z:
 role = boto3.client("iam").get_role(RoleName={role_name(ctx)!r})["Role"]["Arn"]
 lam = boto3.client("lambda", region_name={ctx.region!r})
 layer = max(lam.list_layer_versions(LayerName={names.lambda_layer!r})["LayerVersions"],
-            key=lambda v: v["Version"])["LayerVersionArn"]   # {_("the newest version")}
-{_comment(_('On AWS a role made a moment ago may not be usable yet ("cannot be assumed"): wait ten seconds, '
-              'run again.'))}
+            key=lambda v: v["Version"])["LayerVersionArn"]   # {newest}
+{wait_role}
 lam.create_function(
     FunctionName={names.lambda_function!r}, Runtime={RUNTIME!r}, Architectures=["x86_64"], Role=role,
     Handler={HANDLER!r}, Code={{"ZipFile": buffer.getvalue()}},
     MemorySize={MEMORY_MB}, Timeout={TIMEOUT_S}, Layers=[layer],
-{_comment(_("Bucket names are configuration, not code: the handler reads them from its environment."), "    ")}
+{env_note}
     Environment={{"Variables": {function_environment(ctx)!r}}},
     Description={f"Batch predictions for {ctx.svc}"!r}, Tags={_tags(ctx)!r})
-{_comment(_("Made before the first run, the function's log group carries the lab's tags (Lambda would make it "
-              "untagged)."))}
+{group_note}
 boto3.client("logs", region_name={ctx.region!r}).create_log_group(
     logGroupName={names.lambda_log_group!r}, tags={_tags(ctx)!r})
 lam.get_waiter("function_active_v2").wait(FunctionName={names.lambda_function!r})
@@ -183,13 +205,15 @@ lam.get_waiter("function_active_v2").wait(FunctionName={names.lambda_function!r}
 
 def trigger(ctx: LabContext) -> str:
     names = ctx.names
+    may_invoke = _("S3 may invoke the function, for this bucket of this account only.")
+    keep_note = _("Keep whatever notifications the bucket already has; add ours.")
     return f"""\
 {ctx.folder_note()}
 import boto3
 
 account = boto3.client("sts").get_caller_identity()["Account"]
 lam = boto3.client("lambda", region_name={ctx.region!r})
-# {_("S3 may invoke the function, for this bucket of this account only.")}
+# {may_invoke}
 lam.add_permission(FunctionName={names.lambda_function!r}, StatementId="s3-invoke-{names.input_bucket}",
                    Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
                    SourceArn="arn:aws:s3:::{names.input_bucket}", SourceAccount=account)
@@ -197,7 +221,7 @@ arn = lam.get_function_configuration(FunctionName={names.lambda_function!r})["Fu
 s3 = boto3.client("s3", region_name={ctx.region!r})
 config = s3.get_bucket_notification_configuration(Bucket={names.input_bucket!r})
 config.pop("ResponseMetadata", None)
-# {_("Keep whatever notifications the bucket already has; add ours.")}
+# {keep_note}
 config.setdefault("LambdaFunctionConfigurations", []).append(
     {{"Id": {names.lambda_function!r}, "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}})
 s3.put_bucket_notification_configuration(Bucket={names.input_bucket!r}, NotificationConfiguration=config)
@@ -211,6 +235,13 @@ def test(ctx: LabContext) -> str:
     wanted = f'key.startswith("{stem}_predictions_")' if TIMESTAMP.get(ctx) else 'key == "predictions.csv"'
     report = error_report_key(TEST_KEY)
     budget = int(WAIT_FOR_OUTPUT_S)
+    to_second = _("S3 keeps LastModified to the second")
+    triggers = _("this triggers the function")
+    wait_note = _comment(_("Wait for what the function writes: its predictions, or its report on a file it cannot "
+                           "score."))
+    log_note = _comment(_("Its log: START, what the handler printed, END and REPORT (duration, memory), written as "
+                          "the run ends."))
+    first_rows = _("the first rows")
     return f"""\
 {ctx.folder_note()}
 import time
@@ -218,9 +249,9 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 s3 = boto3.client("s3", region_name={ctx.region!r})
-since = datetime.now(timezone.utc) - timedelta(seconds=2)   # {_("S3 keeps LastModified to the second")}
-s3.upload_file({local!r}, {names.input_bucket!r}, {TEST_KEY!r})   # {_("this triggers the function")}
-{_comment(_("Wait for what the function writes: its predictions, or its report on a file it cannot score."))}
+since = datetime.now(timezone.utc) - timedelta(seconds=2)   # {to_second}
+s3.upload_file({local!r}, {names.input_bucket!r}, {TEST_KEY!r})   # {triggers}
+{wait_note}
 result = None
 for _ in range({budget}):
     new = [o["Key"] for o in s3.list_objects_v2(Bucket={names.output_bucket!r}).get("Contents", [])
@@ -233,7 +264,7 @@ if result is None:
     raise SystemExit("No output after {budget} s: is the trigger on {names.input_bucket}? "
                      "See the log group {names.lambda_log_group} in CloudWatch Logs.")
 
-{_comment(_("Its log: START, what the handler printed, END and REPORT (duration, memory), written as the run ends."))}
+{log_note}
 logs = boto3.client("logs", region_name={ctx.region!r})
 for _ in range(30):
     events = logs.filter_log_events(logGroupName={names.lambda_log_group!r},
@@ -248,5 +279,5 @@ body = s3.get_object(Bucket={names.output_bucket!r}, Key=result)["Body"].read().
 if result == {report!r}:
     raise SystemExit(f"The function could not score {TEST_KEY}: {{body}}")
 print(f"s3://{names.output_bucket}/{{result}}:")
-print("\\n".join(body.splitlines()[:5]))   # {_("the first rows")}
+print("\\n".join(body.splitlines()[:5]))   # {first_rows}
 """
