@@ -96,7 +96,9 @@ st.caption(_("Every deployment serves the same model, so they should agree; a mi
 # ---- targets --------------------------------------------------------------------------------
 st.subheader(_("Targets"))
 states = _target_states(ctx.aws.target, ctx.svc)
-identities = {s.target: s.reason for s in states if s.available}  # what answers now, by what it is
+# What answers now, by what it is: its identity, the same in every language (a switch of language must
+# not drop a result); a state given no identity is known by its reason.
+identities = {s.target: s.identity or s.reason for s in states if s.available}
 chosen = []
 for column, state in zip(st.columns(len(states)), states):
     with column:
