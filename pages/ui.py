@@ -108,25 +108,44 @@ EXERCISE_PAGES = {1: "pages/ex1_credentials.py", 2: "pages/ex2_s3.py", 3: "pages
 
 
 def language() -> str:
-    """The page's language: a `?lang=it` / `?lang=en` link, else the choice saved in the sidebar, else the browser's."""
-    return (i18n.normalize(st.query_params.get("lang")) or settings().language
+    """The page's language: a `?lang=it` / `?lang=en` link, else the choice saved in the sidebar, else the browser's.
+
+    The link's language is remembered for the browser session: Streamlit drops the parameter when the
+    student moves to another page, and the next page must not fall back to the browser's language.
+    """
+    linked = i18n.normalize(st.query_params.get("lang"))
+    if linked:
+        st.session_state["lang_link"] = linked
+    return (st.session_state.get("lang_link") or settings().language
             or i18n.normalize(st.context.locale) or i18n.DEFAULT_LANGUAGE)
 
 
+def _language_chosen() -> None:
+    """The student picked a language in the sidebar: use it now, and save it with the other settings."""
+    chosen = st.session_state.get("lang_switch")
+    if not chosen:  # the segmented control was clicked off: nothing chosen, the language stays
+        return
+    saved = settings()
+    new = replace(saved, language=chosen)
+    st.session_state["lab_settings"] = new  # this session speaks it from this run on
+    if saved.svc:  # never save settings without a name: Setup saves the choice with the name
+        save_settings(new)
+    st.session_state.pop("lang_link", None)  # the switch now decides, not the link the session began with
+    if "lang" in st.query_params:
+        del st.query_params["lang"]
+
+
 def language_switch() -> None:
-    """The sidebar's language switch; a choice is saved with the other settings (it persists across restarts)."""
+    """The sidebar's language switch; a choice is saved with the other settings (it persists across restarts).
+
+    Only a click changes the language (a callback, run before the page): the control is set to the
+    language in use on every run, so a link's language is never mistaken for a choice and saved.
+    """
     current = i18n.current()
-    chosen = st.sidebar.segmented_control(_("Language"), list(i18n.LANGUAGES), default=current,
-                                          format_func=i18n.LANGUAGES.get, key="lang_switch")
-    if chosen and chosen != current:
-        saved = settings()
-        new = replace(saved, language=chosen)
-        st.session_state["lab_settings"] = new  # this session speaks it now
-        if saved.svc:  # never save settings without a name: Setup saves the choice with the name
-            save_settings(new)
-        if "lang" in st.query_params:
-            del st.query_params["lang"]  # the switch now decides
-        st.rerun()
+    if st.session_state.get("lang_switch") != current:
+        st.session_state["lang_switch"] = current
+    st.sidebar.segmented_control(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get,
+                                 key="lang_switch", on_change=_language_chosen)
 
 
 def option_key(exercise: Exercise, option: Option) -> str:
