@@ -38,7 +38,8 @@ def _tags(ctx: LabContext) -> dict[str, str]:
 
 def _comment(text: str, indent: str = "") -> str:
     """A comment of one or more lines in the snippet (its text is translated: lengths differ by language)."""
-    return "\n".join(f"{indent}# {line}" for line in textwrap.wrap(text, 104 - len(indent)))
+    lines = textwrap.wrap(text, 104 - len(indent), break_long_words=False, break_on_hyphens=False)
+    return "\n".join(f"{indent}# {line}" for line in lines)
 
 
 def buckets(ctx: LabContext) -> str:
