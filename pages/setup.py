@@ -52,8 +52,11 @@ if st.button(_("Save settings"), type="primary", key="setup_save"):
     else:
         save_settings(new)
         st.session_state["lab_settings"] = new
-        current = new
-        st.success(_("Saved: {svc} on {target}.").format(svc=new.svc, target=new.target().describe()))
+        st.session_state["setup_saved"] = _("Saved: {svc} on {target}.").format(svc=new.svc,
+                                                                               target=new.target().describe())
+        st.rerun()  # the sidebar (name, menu marks) was drawn with the old settings
+if "setup_saved" in st.session_state:
+    st.success(st.session_state.pop("setup_saved"))
 
 if current.svc:
     st.caption(_("Your lab folder (downloads, keys; every code snippet runs from it): `{folder}`")
