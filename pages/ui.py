@@ -80,8 +80,9 @@ def lab_progress() -> dict[int, ExerciseProgress]:
 
 
 def progress_changed() -> None:
-    """Forget cached progress after an action, so menus and pages show the state as it is now."""
+    """Forget cached progress and checks after an action, so menus and pages show the state as it is now."""
     _progress.clear()
+    _checks.clear()
 
 
 def next_step_link(exercise: Exercise) -> None:
