@@ -20,6 +20,14 @@ Progress = Callable[[str], None]
 
 # States an instance can still come back from; "shutting-down"/"terminated" are gone for good.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+# An instance's state as sentences say it (the console names them in the user's language too).
+STATE_WORDS = {"pending": N_("pending"), "running": N_("running"), "stopping": N_("stopping"),
+               "stopped": N_("stopped"), "shutting-down": N_("shutting down"), "terminated": N_("terminated")}
+
+
+def state_word(state: str) -> str:
+    """Return an instance state ("stopped") in the current language; an unknown one as it is."""
+    return _(STATE_WORDS[state]) if state in STATE_WORDS else state
 
 
 @dataclass(frozen=True)
@@ -300,13 +308,9 @@ def run_instance(aws: Aws, *, image_id: str, instance_type: str, key_name: str, 
     return response["Instances"][0]
 
 
-# The states an instance is waited into, as the sentences below say them.
-_STATE_WORDS = {"running": N_("running"), "stopped": N_("stopped"), "terminated": N_("terminated")}
-
-
 def _wait(aws: Aws, waiter: str, instance_id: str, on_progress: Progress, state: str,
           delay: float, max_attempts: int) -> None:
-    what = _(_STATE_WORDS[state])
+    what = state_word(state)
     on_progress(_("Waiting for {id} to be {state} (up to {seconds} s)…").format(
         id=instance_id, state=what, seconds=i18n.number(delay * max_attempts, 0)))
     try:
@@ -316,7 +320,8 @@ def _wait(aws: Aws, waiter: str, instance_id: str, on_progress: Progress, state:
         state = get_instance(aws, instance_id)
         seen = (state or {}).get("State", {}).get("Name", "gone")
         raise LabError(_("Instance {id} did not become {state} in time (it is {now}).").format(
-            id=instance_id, state=what, now=seen), "InstanceWaitTimeout") from err
+            id=instance_id, state=what, now=state_word(seen) if seen != "gone" else _("gone")),
+            "InstanceWaitTimeout") from err
     on_progress(_("{id} is {state}.").format(id=instance_id, state=what))
 
 

@@ -42,7 +42,8 @@ def instance(state: State) -> CheckResult:
         return CheckResult("instance", title, False,
                            _("No instance {name}.").format(name=state.names.instance_name), _("Launch it (step 4)."))
     if current.state != "running":
-        return CheckResult("instance", title, False, _("{id} is {state}.").format(id=current.id, state=current.state),
+        return CheckResult("instance", title, False,
+                           _("{id} is {state}.").format(id=current.id, state=ec2.state_word(current.state)),
                            _("Start it (step 4 or Start below)."))
     if state.image is UNSEEN:
         return CheckResult("instance", title, None, _("{id} ({type}) is running; its image is checked in the "
@@ -127,7 +128,7 @@ def _no_api(check_id: str, title: str, state: State) -> CheckResult | None:
     current = state.instance
     if current is None or current.state != "running":
         what = (_("No running instance {name}.").format(name=state.names.instance_name) if current is None
-                else _("{id} is {state}.").format(id=current.id, state=current.state))
+                else _("{id} is {state}.").format(id=current.id, state=ec2.state_word(current.state)))
         return CheckResult(check_id, title, False, what, _("Launch it (step 4), or start it."))
     if state.health is UNSEEN:
         return unseen(check_id, title)

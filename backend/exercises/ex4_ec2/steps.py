@@ -236,7 +236,7 @@ def plan_instance(ctx: LabContext, state: State) -> Decision:
         if adopt else ""
     if current.state in ("stopping", "stopped"):
         start = _("{id} is {state}: start it (same disk, the app comes back by itself). {price}").format(
-            id=current.id, state=current.state, price=price_note(ctx))
+            id=current.id, state=ec2.state_word(current.state), price=price_note(ctx))
         return update(f"{prefix} {start}".strip())
     if adopt:
         return update(prefix)
