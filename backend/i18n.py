@@ -130,11 +130,16 @@ def number(value: float | int, decimals: int | None = None) -> str:
 
 
 def money(value: float, currency: str = "USD", decimals: int = 2) -> str:
-    """$1,000.50 in English, 1.000,50 USD in Italian."""
+    """$1,000.50 in English, 1.000,50 USD in Italian; `decimals` digits (an hourly price wants 3 or 4)."""
+    import re
+
+    from babel import Locale
     from babel.numbers import format_currency
 
-    pattern = None if decimals == 2 else f"¤#,##0.{'0' * decimals}"
-    return format_currency(value, currency, format=pattern, locale=_locale(), currency_digits=decimals == 2)
+    # The language's own currency pattern (where the symbol goes), with the number of decimals asked for.
+    pattern = Locale.parse(_locale()).currency_formats["standard"].pattern.split(";")[0]
+    pattern = re.sub(r"0\.0+", "0." + "0" * decimals if decimals else "0", pattern)
+    return format_currency(value, currency, format=pattern, locale=_locale(), currency_digits=False)
 
 
 def day(value: date | datetime) -> str:

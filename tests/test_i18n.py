@@ -93,6 +93,16 @@ def test_numbers_and_dates_follow_the_language(language, number, day):
         i18n.set_language(None)
 
 
+@pytest.mark.parametrize(("language", "hourly", "total"), [("it", "0,1072 USD", "1.234,50 USD"),
+                                                           ("en", "$0.1072", "$1,234.50")])
+def test_money_follows_the_language_with_the_decimals_asked_for(language, hourly, total):
+    i18n.set_language(language)
+    try:
+        assert i18n.money(0.1072, decimals=4) == hourly and i18n.money(1234.5) == total
+    finally:
+        i18n.set_language(None)
+
+
 @pytest.mark.parametrize(("env", "expected"), [("it_IT.UTF-8", "it"), ("en_GB.UTF-8", "en"), ("C.UTF-8", "en"),
                                                ("de_DE.UTF-8", "en")])
 def test_the_cli_follows_lang(monkeypatch, env, expected):
