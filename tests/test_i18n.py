@@ -93,7 +93,7 @@ def test_numbers_and_dates_follow_the_language(language, number, day):
         i18n.set_language(None)
 
 
-@pytest.mark.parametrize(("language", "hourly", "total"), [("it", "0,1072 USD", "1.234,50 USD"),
+@pytest.mark.parametrize(("language", "hourly", "total"), [("it", "0,1072\xa0USD", "1.234,50\xa0USD"),
                                                            ("en", "$0.1072", "$1,234.50")])
 def test_money_follows_the_language_with_the_decimals_asked_for(language, hourly, total):
     i18n.set_language(language)
