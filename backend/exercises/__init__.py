@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..classview import StudentView
+from ..i18n import _
 from ..lab import Exercise
 from . import ex1_credentials, ex2_s3, ex3_lambda, ex4_ec2, ex5_sagemaker
 
@@ -18,5 +19,5 @@ FROM_SNAPSHOT: dict[int, Callable[[StudentView], Any]] = {
 def get_exercise(number: int) -> Exercise:
     """Return exercise `number`, or raise KeyError naming the ones that exist."""
     if number not in EXERCISES:
-        raise KeyError(f"No exercise {number}: available {sorted(EXERCISES)}")
+        raise KeyError(_("No exercise {number}: available {numbers}").format(number=number, numbers=sorted(EXERCISES)))
     return EXERCISES[number]
