@@ -1,5 +1,6 @@
 """Exercise 3: S3-triggered Lambda batch prediction."""
 import json
+from datetime import datetime, timedelta, timezone
 
 import streamlit as st
 
@@ -16,6 +17,7 @@ from pages import ui
 FEATURES_FOR_CHART = ["education", "occupation", "marital_status", "relationship", "sex", "race", "work_class",
                       "age", "hours_per_week", "native_country"]
 SHOWN_INVOCATIONS = 10
+RUNNING_WINDOW_S = 120  # longer than the function's timeout (10 s) and the sandbox's queueing
 
 
 def score(ctx, name: str, data: bytes):
@@ -138,12 +140,30 @@ def log_viewer(ctx) -> None:
     st.subheader(_("CloudWatch Logs"))
     group = ctx.names.lambda_log_group
     st.caption(_("Log group `{group}`: one block per invocation, the latest first.").format(group=group))
-    st.button(_("Refresh logs"), key="ex3_logs_refresh")
-    try:
-        invocations = group_invocations(recent_events(ctx.aws, group))
-    except Exception as exc:
-        ui.show_error(exc, ctx)
-        return
+    # While an invocation runs, the log reads itself again every few seconds, and stops once all are done.
+    running = st.session_state.get("ex3_running", False)
+
+    @st.fragment(run_every=2 if running else None)
+    def live() -> None:
+        st.button(_("Refresh logs"), key="ex3_logs_refresh")
+        try:
+            invocations = group_invocations(recent_events(ctx.aws, group))
+        except Exception as exc:
+            ui.show_error(exc, ctx)
+            return
+        # Only a recent one counts as running: a START whose REPORT never came (a sandbox stopped mid-run)
+        # must not keep the page polling for ever.
+        recent = datetime.now(timezone.utc) - timedelta(seconds=RUNNING_WINDOW_S)
+        now_running = any(inv.status == "running" and inv.started >= recent for inv in invocations)
+        if now_running != st.session_state.get("ex3_running", False):
+            st.session_state["ex3_running"] = now_running
+            st.rerun()  # start or stop the periodic refresh
+        show_invocations(invocations)
+
+    live()
+
+
+def show_invocations(invocations) -> None:
     if not invocations:
         st.info(_("No invocations logged yet: the function has not run."))
         return
