@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import ec2
 from .artifacts import FEATURES
 from .errors import LabError
 from .i18n import N_, _, number
@@ -96,6 +97,11 @@ class TargetState:
     available: bool
     reason: str  # what is there, or what to do to make it available (in the current language)
     identity: str = ""  # what answers, the same in every language: a run is kept only while it still answers
+    changing: bool = False  # an instance starting, an endpoint being created: worth looking again soon
+
+
+EC2_CHANGING = ("pending", "stopping")
+ENDPOINT_CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 def target_states(ctx: LabContext) -> list[TargetState]:
@@ -124,13 +130,22 @@ def _state(ctx: LabContext, target: str, lambda_) -> TargetState:
         if target == "ec2":
             from .exercises import ex4_ec2
             url = ex4_ec2.instance_endpoint(ctx)
-            return (TargetState(target, True, url, url) if url
-                    else TargetState(target, False, _("Deploy it in exercise 4.")))
+            if url:
+                return TargetState(target, True, url, url)
+            instance = ex4_ec2.lab_instance(ctx)
+            if instance is not None and instance.state in EC2_CHANGING:
+                return TargetState(target, False, _("The instance is {state}: wait a moment.").format(
+                    state=ec2.state_word(instance.state)), changing=True)
+            return TargetState(target, False, _("Deploy it in exercise 4."))
         from .exercises import ex5_sagemaker
         status = ex5_sagemaker.endpoint_status(ctx)
-        return (TargetState(target, True, ctx.names.endpoint, ctx.names.endpoint) if status == "InService"
-                else TargetState(target, False, _("Endpoint {status}: deploy it in exercise 5.")
-                                 .format(status=status or _("not deployed"))))
+        if status == "InService":
+            return TargetState(target, True, ctx.names.endpoint, ctx.names.endpoint)
+        if status in ENDPOINT_CHANGING:
+            return TargetState(target, False, _("Endpoint {status}: wait a moment.").format(status=status),
+                               changing=True)
+        return TargetState(target, False, _("Endpoint {status}: deploy it in exercise 5.")
+                           .format(status=status or _("not deployed")))
     except ImportError:
         return TargetState(target, False, _("Not available in this version yet."))
 

@@ -29,7 +29,8 @@ STATE_SECONDS = 5
 
 
 @st.cache_data(ttl=STATE_SECONDS, show_spinner=False)
-def _target_states(target: Target, svc: str):
+def _target_states(target: Target, svc: str, language: str):
+    i18n.set_language(language)  # the reasons are sentences: cached per language
     return target_states(LabContext(ui.aws_for(target), svc))
 
 
@@ -95,7 +96,7 @@ st.caption(_("Every deployment serves the same model, so they should agree; a mi
 
 # ---- targets --------------------------------------------------------------------------------
 st.subheader(_("Targets"))
-states = _target_states(ctx.aws.target, ctx.svc)
+states = _target_states(ctx.aws.target, ctx.svc, i18n.current())
 # What answers now, by what it is: its identity, the same in every language (a switch of language must
 # not drop a result); a state given no identity is known by its reason.
 identities = {s.target: s.identity or s.reason for s in states if s.available}
@@ -109,6 +110,17 @@ for column, state in zip(st.columns(len(states)), states):
         st.caption(state.reason)
         if not state.available and state.target in EXERCISE_PAGES:
             ui.page_link(EXERCISE_PAGES[state.target], _("Open the exercise"), ":material/arrow_forward:")
+
+
+@st.fragment(run_every=STATE_SECONDS if any(s.changing for s in states) else None)
+def watch_changing_targets() -> None:
+    """While an instance starts or an endpoint is created, look again every few seconds; rerun once it settles."""
+    now = _target_states(ctx.aws.target, ctx.svc, i18n.current())
+    if [(s.available, s.changing) for s in now] != [(s.available, s.changing) for s in states]:
+        st.rerun(scope="app")
+
+
+watch_changing_targets()
 
 
 def run_targets(records, name: str = "", truth=None) -> ScoredRun | None:

@@ -43,3 +43,20 @@ def test_target_states_before_any_deployment(moto_aws):
     assert not states["lambda"].available and "exercise 3" in states["lambda"].reason
     assert not states["ec2"].available and "exercise 4" in states["ec2"].reason
     assert not states["sagemaker"].available and "exercise 5" in states["sagemaker"].reason
+
+
+def test_a_starting_instance_or_a_creating_endpoint_is_changing(moto_aws, monkeypatch):
+    """The playground looks again while a target is on its way (and stops once it settles)."""
+    from backend import predict as predict_module
+    from backend.exercises import ex4_ec2, ex5_sagemaker
+    from backend.lab import LabContext
+
+    ctx = LabContext(moto_aws, "anna-1a2b3c")
+    monkeypatch.setattr(ex4_ec2, "instance_endpoint", lambda ctx: None)
+    monkeypatch.setattr(ex4_ec2, "lab_instance", lambda ctx: type("I", (), {"state": "pending"})())
+    monkeypatch.setattr(ex5_sagemaker, "endpoint_status", lambda ctx: "Creating")
+    states = {s.target: s for s in predict_module.target_states(ctx)}
+    assert states["ec2"].changing and not states["ec2"].available and "pending" in states["ec2"].reason
+    assert states["sagemaker"].changing and "Creating" in states["sagemaker"].reason
+    monkeypatch.setattr(ex5_sagemaker, "endpoint_status", lambda ctx: None)
+    assert not {s.target: s for s in predict_module.target_states(ctx)}["sagemaker"].changing
