@@ -1,0 +1,220 @@
+"""Every page speaks the student's language: an Italian browser with no saved settings reads Italian on every
+page of the menu, an English one English; a `?lang=` link overrides the browser; the sidebar switch is saved
+and survives a restart of the dashboard.
+
+"Speaks the language" is measured on the words a student reads in the main area and the sidebar, outside
+code (snippets, code spans, tables of values): the other language's function words (the, and, of… / il, di,
+che…) must not be there at all. Names (of resources, services, people) are not function words, so they need
+no exception; the few phrases that are allowed are listed below, each with its reason.
+
+The pages are opened from the sidebar, as a student does, in a dashboard of its own over the session's
+sandbox, with a fresh data folder (no saved settings: the language comes from the browser).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import free_port, start, stop, wait_for
+
+pytestmark = pytest.mark.browser
+
+RUN_MS = 90_000  # a page's first run reads the account (slow machine, other tests running)
+
+# Whole words only. "a" is also an Italian preposition, "per" an English one, "in" and "no" are both
+# languages': they are left out of the list of the other language.
+ENGLISH_WORDS = frozenset("""
+the and your you is are of to with this that it its for from not be an was were has have had will would
+can cannot could should must on by at or which there their these those into what when where then than
+been being does doesn't don't isn't aren't here yet still only also just each every any""".split())
+ITALIAN_WORDS = frozenset("""
+il lo la gli le di che con non una uno un del della dello dei degli delle al alla allo ai alle nel nella
+nei nelle sul sulla dal dalla sono è e questo questa questi queste tuo tua tuoi tue ancora anche già
+ogni quando dove perché se ha hai può deve essere""".split())
+# Phrases a page may show in the other language, each with why (removed before counting).
+ALLOWED = {
+    "it": [],
+    "en": [],
+}
+WORD = re.compile(r"[\w'’-]+")  # a name like student-7e4d is one word, not "student", "e", "d"
+
+# Text nodes under these are code or values, not prose: snippets, code spans, the cells of tables, icons.
+VISIBLE_TEXT_JS = """
+root => {
+  const skip = 'pre, code, [data-testid="stCode"], [data-testid="stDataFrame"], [data-testid="stTable"] td,'
+    + ' [data-testid="stJson"], [data-testid="stIconMaterial"], [data-testid="stIconEmoji"], style, script,'
+    + ' [data-testid="stSidebarNavSeparator"]';
+  const parts = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (el && !el.closest(skip)) parts.push(walker.currentNode.textContent);
+  }
+  return parts.join('\\n');
+}
+"""
+
+
+def settled(page: Page) -> None:
+    """Wait until the page's script run is over and nothing of the previous run is left."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=RUN_MS)
+    expect(page.locator("[data-stale='true']")).to_have_count(0, timeout=RUN_MS)
+
+
+def prose(page: Page) -> str:
+    """The text a student reads in the sidebar and the main area, outside code and table cells."""
+    return "\n".join(page.get_by_test_id(area).evaluate(VISIBLE_TEXT_JS) for area in ("stSidebar", "stMain"))
+
+
+def foreign_words(text: str, language: str) -> list[str]:
+    """The other language's function words in `text`, each with the words around it (to find it)."""
+    for phrase in ALLOWED[language]:
+        text = text.replace(phrase, " ")
+    text = re.sub(r"\b(e\.g|i\.e)\.", " ", text)  # English abbreviations, not the Italian "e"
+    foreign = ENGLISH_WORDS if language == "it" else ITALIAN_WORDS
+    found = []
+    for line in text.splitlines():
+        words = WORD.findall(line)
+        for i, word in enumerate(words):
+            if word.lower() in foreign:
+                found.append(f"{word!r} in “{' '.join(words[max(0, i - 5):i + 6])}”")
+    return found
+
+
+def menu_pages(page: Page) -> list[str]:
+    """The menu's entries, by their address (the titles are in the page's language; Setup's is the root)."""
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    return [links.nth(i).get_attribute("href") for i in range(links.count())]
+
+
+def open_from_menu(page: Page, address: str) -> None:
+    """Click the menu entry whose address ends with `address` ("lambda", or a whole href)."""
+    page.get_by_test_id("stSidebarNav").locator(f"a[href$='{address}']").click()
+    expect(page).to_have_url(re.compile(rf"{re.escape(address)}(\?.*)?$"), timeout=RUN_MS)
+    settled(page)
+
+
+def read_every_page(page: Page, language: str) -> dict[str, list[str]]:
+    """Open every page of the menu; return the other language's words found on each (none if all is well)."""
+    problems = {}
+    addresses = menu_pages(page)
+    assert len(addresses) >= 11, addresses  # Setup, exercises 1-5, playground, S3, guide, class, course files
+    for address in addresses:
+        open_from_menu(page, address)
+        address = address.rstrip("/").rsplit("/", 1)[-1]
+        shown = page.get_by_test_id("stException")
+        if shown.count():
+            problems[address] = [f"exception: {shown.first.inner_text()[:500]}"]
+            continue
+        found = foreign_words(prose(page), language)
+        if found:
+            problems[address] = found
+    return problems
+
+
+def report(problems: dict[str, list[str]]) -> str:
+    return "\n".join(f"{address}: {len(found)}\n    " + "\n    ".join(found[:25])
+                     for address, found in problems.items())
+
+
+class Dashboard:
+    """A dashboard process of its own, over the session's sandbox, with its own data folder."""
+
+    def __init__(self, env: dict[str, str], home: Path, logs: Path):
+        self.env = {**env, "MLOPS_LAB_HOME": str(home)}
+        self.home, self.logs, self.proc, self.url, self.starts = home, logs, None, "", 0
+
+    def start(self) -> None:
+        port = free_port()
+        self.starts += 1
+        log = self.logs / f"dashboard-{self.home.name}-{self.starts}.log"
+        self.proc = start([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+                           "--server.address", "127.0.0.1", "--server.headless", "true"], self.env, log)
+        wait_for(f"http://127.0.0.1:{port}/_stcore/health", self.proc, log)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+    def saved_language(self) -> str | None:
+        path = self.home / "settings.json"
+        return json.loads(path.read_text()).get("language") if path.exists() else None
+
+    def open(self, browser, locale: str, query: str = "") -> Page:
+        """A new browser session on the main page (never a deep link first: streamlit/streamlit#9992)."""
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=locale)
+        page = context.new_page()
+        page.set_default_timeout(RUN_MS)
+        page.goto(self.url + query)
+        expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=RUN_MS)
+        settled(page)
+        return page
+
+
+@pytest.fixture
+def dashboard(app_env, tmp_path_factory):
+    """A fresh dashboard: no settings saved yet, so the language is the browser's."""
+    dash = Dashboard(app_env[1], tmp_path_factory.mktemp("fresh-home"), tmp_path_factory.mktemp("logs"))
+    dash.start()
+    yield dash
+    dash.stop()
+
+
+def setup_heading(page: Page, title: str):
+    return page.get_by_test_id("stMain").get_by_role("heading", name=title, exact=True)
+
+
+@pytest.mark.parametrize("locale, language", [("it-IT", "it"), ("en-US", "en")])
+def test_a_browser_with_no_saved_choice_reads_every_page_in_its_language(dashboard, browser, locale, language):
+    page = dashboard.open(browser, locale)
+    try:
+        expect(setup_heading(page, {"it": "Configurazione", "en": "Setup"}[language])).to_be_visible()
+        assert page.evaluate("navigator.language") == locale
+        problems = read_every_page(page, language)
+        assert not problems, f"not all {language} ({locale} browser):\n{report(problems)}"
+        assert dashboard.saved_language() is None  # only the sidebar switch saves a language
+    finally:
+        page.context.close()
+
+
+def test_a_lang_link_overrides_an_english_browser_on_every_page_it_leads_to(dashboard, browser):
+    page = dashboard.open(browser, "en-US", "/?lang=it")
+    try:
+        expect(setup_heading(page, "Configurazione")).to_be_visible()
+        for address in ("lambda", "guide"):  # Streamlit drops the parameter: the session keeps the language
+            open_from_menu(page, f"/{address}")
+            assert not foreign_words(prose(page), "it")
+        assert dashboard.saved_language() is None  # a link is not a choice: nothing saved
+    finally:
+        page.context.close()
+
+
+def test_the_sidebar_switch_is_saved_and_survives_a_restart(dashboard, browser):
+    page = dashboard.open(browser, "en-US")
+    try:
+        page.get_by_test_id("stSidebar").get_by_role("radio", name="Italiano", exact=True).click()
+        expect(setup_heading(page, "Configurazione")).to_be_visible(timeout=RUN_MS)
+        assert dashboard.saved_language() == "it"
+    finally:
+        page.context.close()
+
+    dashboard.stop()
+    dashboard.start()
+    page = dashboard.open(browser, "en-US")  # an English browser, a new session: the saved choice wins
+    try:
+        expect(setup_heading(page, "Configurazione")).to_be_visible()
+        open_from_menu(page, "/s3")
+        assert not foreign_words(prose(page), "it")
+        page.get_by_test_id("stSidebar").get_by_role("radio", name="English", exact=True).click()
+        expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="Setup", exact=True)).to_be_visible(
+            timeout=RUN_MS)
+        assert dashboard.saved_language() == "en"
+    finally:
+        page.context.close()
