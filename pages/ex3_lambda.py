@@ -115,7 +115,8 @@ def invocation_block(inv) -> None:
     if inv.cold:
         init = (_("init {ms} ms").format(ms=i18n.number(inv.init_ms, 0)) if inv.init_ms is not None
                 else _("init"))
-        figures.append(_("cold start ({init}, {runtime})").format(init=init, runtime=inv.runtime_version)
+        # The runtime version is quoted from the log (INIT_START), in its own words: code, as the request id.
+        figures.append(_("cold start ({init}, {runtime})").format(init=init, runtime=f"`{inv.runtime_version}`")
                        if inv.runtime_version else _("cold start ({init})").format(init=init))
     summary = " · ".join(figures)
     if inv.failed:

@@ -3,7 +3,7 @@ import json
 
 import streamlit as st
 
-from backend import i18n
+from backend import ec2, i18n
 from backend.artifacts import NUMERIC_FEATURES, SAMPLE_RECORD
 from backend.exercises.ex4_ec2 import (
     EXERCISE,
@@ -45,7 +45,7 @@ def instance_panel(ctx) -> None:
             st.session_state.pop("ex4_answer", None)  # an answer from an instance that is gone is no longer true
             st.info(_("No instance yet.") + " " + price_note(ctx))
             return
-        st.write(f"`{instance.id}` · {instance.type} · **{instance.state}**"
+        st.write(f"`{instance.id}` · {instance.type} · **{ec2.state_word(instance.state)}**"
                  + (" · " + _("public IP {ip}").format(ip=instance.public_ip) if instance.public_ip else ""))
         left, middle, right = st.columns(3)
         action = None

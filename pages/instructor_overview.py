@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from backend import i18n, monitor
+from backend import ec2, i18n, monitor
 from backend.i18n import N_, _, ngettext
 from backend.prices import PRICES_SOURCE, prices_as_of
 from pages import ui
@@ -172,7 +172,7 @@ else:
     now = snapshot.taken_at
     st.dataframe(pd.DataFrame({
         "kind": [r.kind for r in mine], "name": [r.name for r in mine], "exercise": [r.exercise for r in mine],
-        "state": [r.state for r in mine],
+        "state": [r.state_label() for r in mine],
         "age (min)": [round(r.age(now).total_seconds() / 60) if r.created else None for r in mine],
         "type": [r.instance_type or "" for r in mine],
         "$/h": [r.hourly_usd for r in mine],
@@ -205,7 +205,7 @@ else:
                         + (f" — {detail.endpoint['FailureReason']}" if detail.endpoint.get("FailureReason") else ""))
         for instance in detail.instances:
             st.markdown(_("**Instance** {id} ({type}): {state}").format(
-                id=instance["InstanceId"], type=instance["InstanceType"], state=instance["State"])
+                id=instance["InstanceId"], type=instance["InstanceType"], state=ec2.state_word(instance["State"]))
                         + (f" — {instance['StateReason']}" if instance.get("StateReason") else ""))
 
 # ---- cleanup -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .. import ec2, iam, sagemaker
 from ..aws import Aws
 from ..config import COURSE_BUCKET
 from ..deleter import KIND_ORDER
+from ..i18n import _, number
 from ..names import TAG_COURSE, LabNames, tags_from_text
 from ..ownership import Seen
 from ..prices import hourly_price
@@ -67,6 +68,19 @@ class Resource:
     @property
     def seen(self) -> Seen:
         return Seen(self.kind, self.name, self.id, self.tags, self.tags_known)
+
+    def state_label(self) -> str:
+        """The state as a page shows it, in the current language; AWS's own values (Active, InService) stay.
+
+        `state` itself stays the same in every language: it is compared and written to JSON.
+        """
+        if self.kind == "layer" and "Version" in (self.raw.get("LatestMatchingVersion") or {}):
+            return _("version {version}").format(version=self.raw["LatestMatchingVersion"]["Version"])
+        if self.kind == "log-group" and "storedBytes" in self.raw:
+            return _("{size} bytes").format(size=number(self.raw["storedBytes"]))
+        if self.kind == "instance":
+            return ec2.state_word(self.state)
+        return _("exists") if self.state == "exists" else self.state
 
 
 @dataclass

@@ -132,7 +132,7 @@ def test_log_viewer_shows_one_block_per_invocation_newest_first(sandbox_settings
     assert ("```text\nTraceback (most recent call last):\n"
             '  File "/var/task/handler.py", line 109, in lambda_handler\n    raise failures[0]\n```') in error
     assert "812 ms" in succeeded[0] and "max memory 143 of 1024 MB" in succeeded[0]
-    assert "cold start (init 1,532 ms, python:3.12.v38)" in succeeded[0]
+    assert "cold start (init 1,532 ms, `python:3.12.v38`)" in succeeded[0]  # quoted from the log, as code
     in_page_order = [node.value for node in at.main if node.type in ("error", "success")
                      and ("bad-2" in node.value or "ok-1" in node.value)]
     assert in_page_order == [error, succeeded[0]]  # the newest first
