@@ -23,6 +23,13 @@ def missing_label() -> str:
     return _(MISSING)
 
 
+def _in_language(fig: go.Figure) -> go.Figure:
+    """Axis ticks and hover numbers with the page's language's separators (0,2 in Italian, 0.2 in English)."""
+    sample = i18n.number(1000.5, 1)  # "1,000.5" / "1.000,5": Plotly wants the decimal mark, then the group one
+    fig.update_layout(separators=sample[-2] + sample[1])
+    return fig
+
+
 def read_predictions(body: bytes) -> pd.DataFrame:
     """Return a predictions CSV (the Lambda's output) as a DataFrame, `label` and `probability` first."""
     frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
@@ -34,7 +41,7 @@ def probability_histogram(frame: pd.DataFrame, column: str = "probability") -> g
     fig = px.histogram(frame, x=column, nbins=20, range_x=[0, 1],
                        labels={column: _("P(income >50K)")}, title=_("Distribution of the predicted probability"))
     fig.update_layout(bargap=0.05, yaxis_title=_("rows"))
-    return fig
+    return _in_language(fig)
 
 
 def category_labels(values: pd.Series, bins: int = 10, top: int = 15) -> pd.Series:
@@ -97,7 +104,7 @@ def positive_share_by(frame: pd.DataFrame, feature: str, label_column: str = "la
                  title=_("Share predicted >50K by {feature}").format(feature=feature))
     # Category names like "40" must stay names: a numeric axis would drop or merge them.
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(grouped["value"]))
-    return fig
+    return _in_language(fig)
 
 
 def confusion_matrix_figure(truth: pd.Series, predicted: pd.Series) -> go.Figure:
@@ -106,7 +113,7 @@ def confusion_matrix_figure(truth: pd.Series, predicted: pd.Series) -> go.Figure
     table = pd.crosstab(pd.Categorical(truth, labels), pd.Categorical(predicted, labels), dropna=False)
     fig = px.imshow(table.values, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
                     labels={"x": _("predicted"), "y": _("true"), "color": _("rows")}, title=_("Confusion matrix"))
-    return fig
+    return _in_language(fig)
 
 
 def roc_figure(truth: pd.Series, probability: pd.Series) -> go.Figure:
@@ -119,4 +126,4 @@ def roc_figure(truth: pd.Series, probability: pd.Series) -> go.Figure:
     fig = px.area(x=fpr, y=tpr, labels={"x": _("false positive rate"), "y": _("true positive rate")},
                   title=_("ROC curve (AUC {auc})").format(auc=i18n.number(auc, 3)), range_x=[0, 1], range_y=[0, 1])
     fig.add_shape(type="line", line={"dash": "dash"}, x0=0, x1=1, y0=0, y1=1)
-    return fig
+    return _in_language(fig)

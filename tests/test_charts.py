@@ -1,5 +1,6 @@
 """Charts and prediction tables: results first, every category named."""
 import pandas as pd
+import pytest
 
 from backend import charts
 from backend.prediction import Prediction, ScoredRun, comparison_table, prediction_row, results_first, still_true
@@ -53,3 +54,19 @@ def test_results_of_gone_or_replaced_targets_are_dropped():
     kept, dropped = still_true(run, {"local": "model a", "ec2": "http://10.0.0.2:8000"})  # lambda gone, ec2 new
     assert [r.target for r in kept.results] == ["local"] and dropped == ["lambda", "ec2"]
     assert still_true(run, {}) == (None, ["local", "lambda", "ec2"])
+
+
+@pytest.mark.parametrize(("language", "separators"), [("it", ",."), ("en", ".,")])
+def test_chart_numbers_follow_the_language(language, separators):
+    """Axis ticks and hovers read 0,2 on an Italian page, 0.2 on an English one (Plotly: decimal, then group mark)."""
+    from backend import i18n
+
+    frame = pd.DataFrame({"label": ["<=50K", ">50K"], "probability": [0.2, 0.7], "age": [30, 50]})
+    i18n.set_language(language)
+    try:
+        figures = [charts.probability_histogram(frame), charts.positive_share_by(frame, "age"),
+                   charts.confusion_matrix_figure(frame["label"], frame["label"]),
+                   charts.roc_figure(frame["label"], frame["probability"])]
+    finally:
+        i18n.set_language(None)
+    assert [fig.layout.separators for fig in figures] == [separators] * 4
