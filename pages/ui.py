@@ -281,8 +281,7 @@ PLAN_WORDS = {"create": (N_("Will create"), ":material/add_circle:"), "update": 
 def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, planned: PlannedStep | None = None) -> None:
     """One step: explanation, what it would do now (the dry run), the code it runs, the button, the result.
 
-    A remembered result is shown only while it is still true: once the plan says the step would
-    create again (its resource is gone), the old success is dropped.
+    A remembered result is shown only while it is still true (see drop_untrue_results).
     """
     key = f"ex{exercise.number}_{step.id}"
     title = tr(step.title)
@@ -295,8 +294,6 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
             st.error(f"{word}: {planned.reason}", icon=icon)
         else:
             st.caption(f"{icon} **{word}:** {planned.reason}")
-        if planned.action == "create" and isinstance(st.session_state.get(f"{key}_result"), StepResult):
-            st.session_state.pop(f"{key}_result")
     with st.expander(_("What this button runs"), expanded=False, key=f"{key}_code_expander"):
         st.code(step.code(ctx), language="python")
     if st.button(title, key=f"{key}_run", type="primary"):
@@ -307,6 +304,7 @@ def step_panel(exercise: Exercise, index: int, step: Step, ctx: LabContext, plan
         result = run_with_status(title, run, ctx, failure_key=f"{key}_result")
         if result is not None:
             st.session_state[f"{key}_result"] = result
+        st.session_state.pop(f"{key}_basis", None)  # the new result's basis is read on the rerun
         progress_changed()
         st.rerun()  # plans, checks and the menu are read again after the change
     result = st.session_state.get(f"{key}_result")
@@ -438,6 +436,32 @@ def teardown_panel(exercise: Exercise, ctx: LabContext) -> None:
                 st.rerun()
 
 
+def drop_untrue_results(exercise: Exercise, planned: dict[str, PlannedStep]) -> None:
+    """Forget a step's remembered success once what it stood on is gone.
+
+    Its basis is the steps whose resources existed (plan other than "create") when the page first
+    showed the result. Once the step itself, or one of those, would create again, the result goes:
+    "the endpoint answered" is not true after the endpoint is deleted, though querying creates nothing.
+    A step run before an earlier one (a bucket before the downloads) keeps its result.
+    """
+    if not planned:  # the plan could not be read (the page says why): nothing is known to be gone
+        return
+    in_place: set[str] = set()
+    for step in exercise.steps:
+        key = f"ex{exercise.number}_{step.id}"
+        now = planned.get(step.id)
+        if now is not None and now.action != "create":
+            in_place.add(step.id)
+        result = st.session_state.get(f"{key}_result")
+        if not isinstance(result, StepResult):
+            st.session_state.pop(f"{key}_basis", None)
+            continue
+        basis = st.session_state.setdefault(f"{key}_basis", frozenset(in_place))
+        if (now is not None and now.action == "create") or not basis <= in_place:
+            st.session_state.pop(f"{key}_result")
+            st.session_state.pop(f"{key}_basis")
+
+
 def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None = None,
                   before: Callable[[LabContext], None] | None = None) -> None:
     """The standard exercise page: intro, options, (before), every step with its plan, extra content, checks, cleanup."""
@@ -456,6 +480,7 @@ def exercise_page(exercise: Exercise, extra: Callable[[LabContext], None] | None
     except Exception as exc:  # the steps still show; their buttons explain the same error
         show_error(exc, ctx)
         planned = {}
+    drop_untrue_results(exercise, planned)
     for index, step in enumerate(exercise.steps, 1):
         st.divider()
         step_panel(exercise, index, step, ctx, planned.get(step.id))
