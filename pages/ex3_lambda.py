@@ -146,6 +146,7 @@ def log_viewer(ctx) -> None:
 
     @st.fragment(run_every=2 if running else None)
     def live() -> None:
+        i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
         st.button(_("Refresh logs"), key="ex3_logs_refresh")
         try:
             invocations = group_invocations(recent_events(ctx.aws, group))

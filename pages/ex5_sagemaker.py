@@ -44,6 +44,7 @@ def endpoint_panel(ctx) -> None:
 
     @st.fragment(run_every=3 if changing else None)
     def live() -> None:
+        i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
         try:
             summary = endpoint_summary(ctx)
         except Exception as exc:

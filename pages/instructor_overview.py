@@ -119,6 +119,7 @@ def class_headers() -> dict:
 
 @st.fragment(run_every=every if auto else None)
 def overview_panel() -> None:
+    i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
     snapshot = st.session_state["mon_snapshot"]
     if auto and (snapshot is None or (datetime.now(timezone.utc) - snapshot.taken_at).total_seconds() >= every * 0.9):
         refresh()

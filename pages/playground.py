@@ -115,6 +115,7 @@ for column, state in zip(st.columns(len(states)), states):
 @st.fragment(run_every=STATE_SECONDS if any(s.changing for s in states) else None)
 def watch_changing_targets() -> None:
     """While an instance starts or an endpoint is created, look again every few seconds; rerun once it settles."""
+    i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
     now = _target_states(ctx.aws.target, ctx.svc, i18n.current())
     if [(s.available, s.changing) for s in now] != [(s.available, s.changing) for s in states]:
         st.rerun(scope="app")
