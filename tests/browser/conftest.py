@@ -18,6 +18,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_BUDGET_S = 120  # the sandbox may have to verify the course artifacts first
+# The dashboard speaks the browser's language: these tests read English (the language tests set their own).
+LOCALE = "en-US"
 
 
 def free_port() -> int:
@@ -104,7 +106,7 @@ def warm_app(browser, app_env):
     first session that deep-links into an st.navigation page (streamlit/streamlit#9992)."""
     from playwright.sync_api import expect
 
-    context = browser.new_context()
+    context = browser.new_context(locale=LOCALE)
     first = context.new_page()
     first.goto(app_env[0])
     expect(first.get_by_role("heading", name="Setup", exact=True)).to_be_visible(timeout=60_000)
@@ -113,15 +115,27 @@ def warm_app(browser, app_env):
 
 @pytest.fixture
 def page(browser, warm_app, request, tmp_path_factory):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=LOCALE)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     if getattr(request.node, "failed_in_call", False):  # what the user would have seen
         shot = tmp_path_factory.mktemp("failures") / f"{request.node.name}.png"
-        page.screenshot(path=str(shot), full_page=True)
+        screenshot_whole_page(page, shot)
         print(f"screenshot of the failure: {shot}")
     context.close()
+
+
+def screenshot_whole_page(page, path: Path) -> None:
+    """The whole page, not just the window: Streamlit scrolls inside its main section, which Playwright's
+    full_page does not see, so the window is made as tall as that section first."""
+    try:
+        height = page.evaluate("Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                               "[data-testid=stAppViewContainer]')].map(e => e.scrollHeight), 1000)")
+        page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(height), 30_000)})
+    except Exception:  # a page that has crashed still gets its window's picture
+        pass
+    page.screenshot(path=str(path), full_page=True)
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ def test_deploy_query_and_delete_the_endpoint_by_clicking(page, base_url):
     page.get_by_role("button", name="Score the chosen rows").click()
     expect(page.get_by_text(re.compile("5 predictions in .* all the same as the local model"))).to_be_visible(
         timeout=60_000)
-    page.get_by_role("button", name="Check my progress").click()
     expect(page.get_by_text("4 of 4 checks pass")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Delete the endpoint now").click()
+    expect(page.get_by_text(re.compile(r"Delete endpoint income-prediction-.* from account 123456789012"))).to_be_visible()
+    page.get_by_role("button", name="Yes, delete the endpoint now").click()
     expect(page.get_by_text(re.compile("is not deployed"))).to_be_visible(timeout=60_000)
