@@ -72,12 +72,19 @@ def still_there(ctx, result) -> bool:
     return head is not None and head.get("ContentLength") == len(result["body"])
 
 
+def quoted(text) -> str:
+    """What the function or its log wrote, as inline code: its own words (English), not the page's."""
+    text = str(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def show_batch_result(result) -> None:
     where = f"s3://{result['bucket']}/{result['key']}"
     if result["status"] != "ok":
         report = json.loads(result["body"])
         st.error(_("The function rejected {name}: {message}  \nError report: `{where}`").format(
-            name=result["input_key"], message=report.get("message", report), where=where), icon=":material/error:")
+            name=result["input_key"], message=quoted(report.get("message", report)), where=where),
+            icon=":material/error:")
         st.json(report)
         return
     frame = charts.read_predictions(result["body"])
@@ -116,11 +123,11 @@ def invocation_block(inv) -> None:
         init = (_("init {ms} ms").format(ms=i18n.number(inv.init_ms, 0)) if inv.init_ms is not None
                 else _("init"))
         # The runtime version is quoted from the log (INIT_START), in its own words: code, as the request id.
-        figures.append(_("cold start ({init}, {runtime})").format(init=init, runtime=f"`{inv.runtime_version}`")
+        figures.append(_("cold start ({init}, {runtime})").format(init=init, runtime=quoted(inv.runtime_version))
                        if inv.runtime_version else _("cold start ({init})").format(init=init))
     summary = " · ".join(figures)
     if inv.failed:
-        parts = [_("**Failed: {error}**").format(error=inv.error_summary) + f"  \n{when}"
+        parts = [_("**Failed: {error}**").format(error=quoted(inv.error_summary)) + f"  \n{when}"
                  + (f"  \n{summary}" if summary else "")]
         report = [line for line in inv.error_report if inv.error_summary not in line] or inv.error_report
         if report:
