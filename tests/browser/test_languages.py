@@ -88,6 +88,19 @@ def foreign_words(text: str, language: str) -> list[str]:
     return found
 
 
+def own_words(text: str, language: str) -> int:
+    """How many of the language's own function words `text` has: a page that speaks it has plenty."""
+    own = ITALIAN_WORDS if language == "it" else ENGLISH_WORDS
+    return sum(word.lower() in own for word in WORD.findall(text))
+
+
+def expect_speaks(page: Page, language: str) -> None:
+    """The page reads in `language`: none of the other language's function words, and many of its own."""
+    text = prose(page)
+    assert not foreign_words(text, language), foreign_words(text, language)
+    assert own_words(text, language) >= 10, text[:2000]
+
+
 def menu_pages(page: Page) -> list[str]:
     """The menu's entries, by their address (the titles are in the page's language; Setup's is the root)."""
     links = page.get_by_test_id("stSidebarNav").get_by_role("link")
@@ -161,7 +174,10 @@ def read_every_page(page: Page, language: str) -> dict[str, list[str]]:
         if shown.count():
             problems[address] = [f"exception: {shown.first.inner_text()[:500]}"]
             continue
-        found = foreign_words(prose(page), language)
+        text = prose(page)
+        found = foreign_words(text, language)
+        if own_words(text, language) < 2:  # every page has some prose: nothing read means nothing shown
+            found.append(f"hardly a word of {language}: {text[:300]!r}")
         if found:
             problems[address] = found
     return problems
@@ -256,7 +272,7 @@ def test_a_lang_link_overrides_an_english_browser_on_every_page_it_leads_to(dash
         expect(setup_heading(page, "Configurazione")).to_be_visible()
         for address in ("lambda", "guide"):  # Streamlit drops the parameter: the session keeps the language
             open_from_menu(page, f"/{address}")
-            assert not foreign_words(prose(page), "it")
+            expect_speaks(page, "it")
         assert dashboard.saved_language() is None  # a link is not a choice: nothing saved
     finally:
         page.context.close()
@@ -277,7 +293,7 @@ def test_the_sidebar_switch_is_saved_and_survives_a_restart(dashboard, browser):
     try:
         expect(setup_heading(page, "Configurazione")).to_be_visible()
         open_from_menu(page, "/s3")
-        assert not foreign_words(prose(page), "it")
+        expect_speaks(page, "it")
         page.get_by_test_id("stSidebar").get_by_role("radio", name="English", exact=True).click()
         expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="Setup", exact=True)).to_be_visible(
             timeout=RUN_MS)
