@@ -93,8 +93,8 @@ def next_step_link(exercise: Exercise) -> None:
     nxt = exercise.number + 1
     status = lab_progress().get(exercise.number)
     if status is not None and status.status != "done":
-        st.info(_("{passed} of {total} checks of this exercise pass: finish the steps above, "
-                  "then check your progress.").format(passed=status.passed, total=status.total),
+        st.info(_("{passed} of {total} checks of this exercise pass: finish the steps above (the checks "
+                  "follow as you go).").format(passed=status.passed, total=status.total),
                 icon=":material/flag:")
     if nxt in EXERCISES:
         page_link(EXERCISE_PAGES[nxt], _("Next: exercise {number} · {title}").format(

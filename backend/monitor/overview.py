@@ -236,8 +236,8 @@ def _cell(exercise: int, checks: list[CheckResult], mine: tuple[Resource, ...]) 
         return Cell(exercise, "todo", tuple(checks))
     if any(c.broken for c in checks):
         state = "broken"
-    elif all(c.passed for c in checks if c.passed is not None):
-        state = "done"
+    elif any(c.passed is not None for c in checks) and all(c.passed for c in checks if c.passed is not None):
+        state = "done"  # never "done" on no evidence: with nothing the listings can judge, it is "started"
     else:
         state = "started"
     return Cell(exercise, state, tuple(checks))
