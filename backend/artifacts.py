@@ -1,6 +1,6 @@
 """Course artifacts: train the lab's income model on UCI Adult and build every file the course bucket holds.
 
-`build_course()` writes, into one directory: `model.onnx` (the model as LAB.md specifies it),
+`build_course()` writes, into one directory: `model.onnx` (the model as the lab guide describes it),
 `mlflow_model.zip` (the same fitted pipeline as an MLflow model), `input_batch.csv` and
 `adult_batch.csv` (rows of the test split), `metrics.json`, and the Lambda layer zips. The build
 is deterministic (fixed seeds, same inputs give a byte-identical `model.onnx`) and cached through
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-# The 12 lab features, in LAB.md's order (the sample record's): ONNX inputs and CSV columns follow it.
+# The 12 lab features, in the lab guide's order (the sample record's): ONNX inputs and CSV columns follow it.
 FEATURES = (
     "age",
     "work_class",
@@ -63,7 +63,7 @@ LABEL = "income"
 # Sorted, so it is also scikit-learn's `classes_` order and the column order of `probabilities`.
 CLASSES = ("<=50K", ">50K")
 
-# LAB.md's corrected sample record (the handout's `Married`/`Professional` are not Adult categories).
+# The lab guide's corrected sample record (the handout's `Married`/`Professional` are not Adult categories).
 SAMPLE_RECORD: dict[str, Any] = {
     "age": 39,
     "work_class": "Local-gov",

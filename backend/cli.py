@@ -1,4 +1,4 @@
-"""The command line: `python -m backend …` (DESIGN.md, CLI). Every command can print one JSON document."""
+"""The command line: `mlops-lab …` / `python -m backend …` (README, Command line). Every command can print one JSON document."""
 from __future__ import annotations
 
 import argparse

@@ -45,7 +45,7 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class LabNames:
-    """Every resource name of the lab for one student, derived in one place (LAB.md)."""
+    """Every resource name of the lab for one student, derived in one place (docs/lab-guide.md)."""
 
     svc: str
 

@@ -145,7 +145,7 @@ with record_tab:
     if "play_record" not in st.session_state:
         st.session_state["play_record"] = dict(SAMPLE_RECORD)
     left, right = st.columns(2)
-    if left.button(_("Sample record (LAB.md)"), key="play_sample"):
+    if left.button(_("Sample record (lab guide)"), key="play_sample"):
         st.session_state["play_record"] = dict(SAMPLE_RECORD)
     if right.button(_("Random row from the test data"), key="play_random"):
         rows = pd.read_csv(COURSE_DIR / "adult_batch.csv", keep_default_na=False)

@@ -1,4 +1,4 @@
-"""The embedded local AWS: moto's server plus the compute moto does not run (see DESIGN.md).
+"""The embedded local AWS: moto's server plus the compute moto does not run (see the README, The sandbox).
 
     from backend.sandbox import Sandbox, serve_forever, get_sandbox_info
     with Sandbox(port=0) as sandbox:          # 127.0.0.1, free port, course bucket seeded

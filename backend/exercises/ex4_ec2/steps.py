@@ -376,6 +376,6 @@ STEPS = (
          N_("The instance is running before the app is: installing Docker and building the image takes a few "
             "minutes on AWS. This polls `/health` until it answers."), run_health, snippets.health, plan_health),
     Step("predict", N_("Send the sample record"),
-         N_("`POST /predict` with LAB.md's sample record (the handout's `Married`/`Professional` are not Adult "
+         N_("`POST /predict` with the lab guide's sample record (the handout's `Married`/`Professional` are not Adult "
             "categories)."), run_predict, snippets.predict, plan_predict),
 )
