@@ -20,30 +20,7 @@ from backend.exercises.ex4_ec2 import EXERCISE, snippets
 from backend.lab import LabContext, apply, apply_teardown, run_checks, teardown_plan
 from backend.lab import plan as plan_steps  # `plan` reads as a noun in these tests
 from backend.sandbox import ec2_compute
-from backend.sandbox.moto_hooks import Patches
-
-SVC = "anna-1a2b3c"
-MY_CIDR = "203.0.113.7/32"
-SETUP_STEPS = ["key_pair", "security_group", "bundle", "instance"]
-
-
-@pytest.fixture(autouse=True)
-def ubuntu_parameters():
-    """Canonical's public SSM parameters, which plain moto does not know (the sandbox's hook)."""
-    patches = Patches()
-    ec2_compute.install_ubuntu_amis(patches)
-    yield
-    patches.undo()
-
-
-@pytest.fixture
-def ctx(moto_aws, course_bucket):
-    return LabContext(moto_aws, SVC, {"ssh_cidr": MY_CIDR})
-
-
-def steps(ids):
-    return [EXERCISE.step(i) for i in ids]
-
+from tests.ex4_setup import MY_CIDR, SETUP_STEPS, SVC, ctx, steps, ubuntu_parameters  # noqa: F401 (fixtures)
 
 def checks(ctx):
     return {r.id: r for r in run_checks(ctx, EXERCISE)}

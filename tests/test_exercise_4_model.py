@@ -15,31 +15,10 @@ from backend.lab import LabContext, apply, apply_teardown, plan, run_checks, tea
 from backend.names import TAG_STUDENT, lab_tags, tag_list
 from backend.ownership import NotYours
 from backend.sandbox import ec2_compute
-from backend.sandbox.moto_hooks import Patches
+from tests.ex4_setup import MY_CIDR, SETUP_STEPS, SVC, ctx, steps, ubuntu_parameters  # noqa: F401 (fixtures)
 
-SVC = "anna-1a2b3c"
 OTHER = "bob-4d5e6f"
-MY_CIDR = "203.0.113.7/32"
-SETUP_STEPS = ["key_pair", "security_group", "bundle", "instance"]
 WRITING_STEPS = set(SETUP_STEPS)
-
-
-@pytest.fixture(autouse=True)
-def ubuntu_parameters():
-    """Canonical's public SSM parameters, which plain moto does not know (the sandbox's hook)."""
-    patches = Patches()
-    ec2_compute.install_ubuntu_amis(patches)
-    yield
-    patches.undo()
-
-
-@pytest.fixture
-def ctx(moto_aws, course_bucket):
-    return LabContext(moto_aws, SVC, {"ssh_cidr": MY_CIDR})
-
-
-def steps(ids):
-    return [EXERCISE.step(i) for i in ids]
 
 
 def actions(ctx):
