@@ -148,28 +148,22 @@ def log_viewer(ctx) -> None:
     st.subheader(_("CloudWatch Logs"))
     group = ctx.names.lambda_log_group
     st.caption(_("Log group `{group}`: one block per invocation, the latest first.").format(group=group))
-    # While an invocation runs, the log reads itself again every few seconds, and stops once all are done.
-    running = st.session_state.get("ex3_running", False)
 
-    @st.fragment(run_every=2 if running else None)
-    def live() -> None:
-        i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
+    def render() -> bool:
         st.button(_("Refresh logs"), key="ex3_logs_refresh")
         try:
             invocations = group_invocations(recent_events(ctx.aws, group))
         except Exception as exc:
             ui.show_error(exc, ctx)
-            return
+            return False
+        show_invocations(invocations)
         # Only a recent one counts as running: a START whose REPORT never came (a sandbox stopped mid-run)
         # must not keep the page polling for ever.
         recent = datetime.now(timezone.utc) - timedelta(seconds=RUNNING_WINDOW_S)
-        now_running = any(inv.status == "running" and inv.started >= recent for inv in invocations)
-        if now_running != st.session_state.get("ex3_running", False):
-            st.session_state["ex3_running"] = now_running
-            st.rerun()  # start or stop the periodic refresh
-        show_invocations(invocations)
+        return any(inv.status == "running" and inv.started >= recent for inv in invocations)
 
-    live()
+    # While an invocation runs, the log reads itself again every 2 s, and stops once all are done.
+    ui.live_panel("ex3_log", 2, render)
 
 
 def show_invocations(invocations) -> None:

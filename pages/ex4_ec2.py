@@ -27,25 +27,17 @@ CHANGING = ("pending", "stopping", "shutting-down")
 
 def instance_panel(ctx) -> None:
     st.subheader(_("Your instance"))
-    # While the instance changes state the panel reads it again every few seconds, then stops.
-    changing = st.session_state.get("ex4_changing", False)
 
-    @st.fragment(run_every=3 if changing else None)
-    def live() -> None:
-        i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
+    def render() -> bool:
         try:
             instance = lab_instance(ctx)
         except Exception as exc:
             ui.show_error(exc, ctx)
-            return
-        now_changing = instance is not None and instance.state in CHANGING
-        if now_changing != st.session_state.get("ex4_changing", False):
-            st.session_state["ex4_changing"] = now_changing
-            st.rerun()  # start or stop the periodic refresh
+            return False
         if instance is None:
             st.session_state.pop("ex4_answer", None)  # an answer from an instance that is gone is no longer true
             st.info(_("No instance yet.") + " " + price_note(ctx))
-            return
+            return False
         st.write(f"`{instance.id}` · {instance.type} · **{ec2.state_word(instance.state)}**"
                  + (" · " + _("public IP {ip}").format(ip=instance.public_ip) if instance.public_ip else ""))
         left, middle, right = st.columns(3)
@@ -63,8 +55,9 @@ def instance_panel(ctx) -> None:
             if result is not None:
                 st.session_state.pop("ex4_answer", None)
                 st.rerun(scope="app")
+        return instance.state in CHANGING
 
-    live()
+    ui.live_panel("ex4_instance", 3, render)
     with st.expander(_("Console output (the start-up script's log)"), expanded=False, key="ex4_console_expander"):
         if st.button(_("Refresh console output"), key="ex4_console_refresh") or "ex4_console" in st.session_state:
             try:

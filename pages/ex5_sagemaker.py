@@ -40,24 +40,18 @@ def endpoint_panel(ctx) -> None:
     While the endpoint changes state the panel reads it again every few seconds, then stops.
     """
     st.subheader(_("Your endpoint"))
-    changing = st.session_state.get("ex5_changing", False)
 
-    @st.fragment(run_every=3 if changing else None)
-    def live() -> None:
-        i18n.set_language(ui.language())  # a fragment's own rerun skips dashboard.py, which sets the language
+    def render() -> bool:
         try:
             summary = endpoint_summary(ctx)
         except Exception as exc:
             ui.show_error(exc, ctx)
-            return
+            return False
         status = summary["status"] if summary else None
-        if (status in CHANGING) != st.session_state.get("ex5_changing", False):
-            st.session_state["ex5_changing"] = status in CHANGING
-            st.rerun(scope="app")  # start or stop the periodic refresh; steps and checks follow
         st.session_state["ex5_status"] = status
         if summary is None:
             st.caption(_("`{endpoint}` is not deployed.").format(endpoint=ctx.names.endpoint))
-            return
+            return False
         text = _("`{endpoint}` is **{status}** on {count} × {type}").format(
             endpoint=ctx.names.endpoint, status=status, count=summary["instance_count"], type=summary["instance_type"])
         if summary["hourly_usd"] is not None and not ctx.aws.target.is_sandbox:
@@ -77,8 +71,9 @@ def endpoint_panel(ctx) -> None:
             if results is not None:
                 st.session_state.pop("ex5_answer", None)
                 st.rerun(scope="app")
+        return status in CHANGING
 
-    live()
+    ui.live_panel("ex5_endpoint", 3, render)
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -351,6 +351,26 @@ def checks_panel(exercise: Exercise, ctx: LabContext) -> None:
             st.error(line + hint, icon=":material/close:")
 
 
+def live_panel(key: str, every: float, render: Callable[[], bool]) -> None:
+    """A panel that reads itself again every `every` seconds while what it shows is changing, then stops.
+
+    `render()` draws the panel and returns True while something changes (an instance starting, an
+    endpoint being created, a function running). When that flips the whole page reruns, so steps,
+    checks and the menu follow, and the periodic refresh starts or stops.
+    """
+    flag = f"{key}_changing"
+
+    @st.fragment(run_every=every if st.session_state.get(flag, False) else None)
+    def live() -> None:
+        i18n.set_language(language())  # a fragment's own rerun skips dashboard.py, which sets the language
+        changing = bool(render())
+        if changing != st.session_state.get(flag, False):
+            st.session_state[flag] = changing
+            st.rerun()
+
+    live()
+
+
 def page_just_opened() -> bool:
     """True on the first run of a page after the student came to it from another page (set by dashboard.py)."""
     return bool(st.session_state.pop("page_opened", False))
